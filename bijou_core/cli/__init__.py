@@ -1,0 +1,28 @@
+"""The ``bijou`` command line: thin click groups over the library."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from ..errors import BijouError
+from . import devices
+
+
+class BijouGroup(click.Group):
+    """A group that shows a ``BijouError`` as one line (``Error: ...``) instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BijouError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=BijouGroup)
+@click.version_option(__version__, prog_name="bijou")
+def main() -> None:
+    """bijou: spoken commands to validated device calls, with a small on-device model."""
+
+
+main.add_command(devices.devices)

@@ -1,0 +1,138 @@
+"""Conformance checks for a device: the same checks for ``bijou devices check`` and plugin tests."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from .data.synth import SLOT, TemplateSet, normalize_query
+from .devices import Device
+from .errors import BijouError
+
+SAMPLES = 200
+MIN_EVAL_RECORDS = 40
+MIN_NO_TOOL_SHARE = 0.10
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One named check and its outcome (``detail`` says why it failed, or what it counted)."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+def template_set(device: Device) -> TemplateSet:
+    """The device's templates, compiled against its tools."""
+    return TemplateSet(device.tools, device.templates, device.templates_source)
+
+
+def _alternatives(words: list[str]) -> str:
+    return "|".join(re.escape(normalize_query(w)) for w in words if normalize_query(w))
+
+
+def phrasing_patterns(templates: TemplateSet) -> list[tuple[re.Pattern[str], str]]:
+    """A regex per phrasing (slots as wildcards, optional fillers), to spot template-made queries."""
+    prefix = f"(?:(?:{_alternatives(templates.prefixes)}) )*"
+    suffix = f"(?: (?:{_alternatives(templates.suffixes)}))*"
+    patterns = []
+    for phrasings in templates.phrasings.values():
+        for p in phrasings:
+            parts = SLOT.split(p.text)  # literal text at even positions, slot names at odd ones
+            pieces = [".+?" if i % 2 else re.escape(normalize_query(part)) for i, part in enumerate(parts)]
+            body = " ?".join(piece for piece in pieces if piece)
+            patterns.append((re.compile(f"^{prefix}{body}{suffix}$"), f"{p.tool}[{p.index}]"))
+    return patterns
+
+
+def _check_tools(device: Device) -> str:
+    return f"{len(device.tools)} tools valid against schemas/tools.schema.json"
+
+
+def _check_templates(device: Device) -> str:
+    templates = template_set(device)
+    gaps = templates.coverage_gaps()
+    if gaps:
+        raise BijouError(
+            f"{device.templates_source}: {gaps[0]}"
+            + (f" (and {len(gaps) - 1} more)" if len(gaps) > 1 else "")
+        )
+    count = sum(len(p) for p in templates.phrasings.values())
+    return f"{count} phrasings cover every tool and enum value"
+
+
+def _check_samples(device: Device) -> str:
+    records = template_set(device).generate(SAMPLES, seed=0)
+    runtime = device.runtime()
+    missing = runtime.missing_handlers(device.tools)
+    for record in records:
+        errors = device.validator.check_calls(record["answers"])
+        if errors:
+            raise BijouError(f"generated sample {record['query']!r}: {errors[0]}")
+        if missing:
+            continue
+        for call in record["answers"]:
+            runtime.execute(call, device.tools_by_name[call["name"]])
+    return f"{len(records)} generated samples are schema-valid and run on the runtime"
+
+
+def _check_eval_set(device: Device) -> str:
+    records = device.eval_set
+    none = sum(1 for r in records if not r.answers)
+    patterns = phrasing_patterns(template_set(device))
+    copied = []
+    for record in records:
+        query = normalize_query(record.query)
+        where = next((w for pattern, w in patterns if pattern.match(query)), None)
+        if where is not None:
+            copied.append(f"{record.source}:{record.line}: {record.query!r} is produced by template {where}")
+    if copied:
+        more = f" (and {len(copied) - 1} more)" if len(copied) > 1 else ""
+        raise BijouError(f"{copied[0]}{more}; an eval set must be written apart from the templates")
+    summary = f"{len(records)} hand-written records ({none} no-tool) valid and apart from the templates"
+    advice = []
+    if len(records) < MIN_EVAL_RECORDS:
+        advice.append(f"at least {MIN_EVAL_RECORDS} records")
+    if not records or none / len(records) < MIN_NO_TOOL_SHARE:
+        advice.append(f"at least {MIN_NO_TOOL_SHARE:.0%} no-tool records")
+    return summary + (f"; warning: a useful eval set has {' and '.join(advice)}" if advice else "")
+
+
+def _check_runtime(device: Device) -> str:
+    runtime = device.runtime()
+    missing = runtime.missing_handlers(device.tools)
+    if missing:
+        raise BijouError(f"{type(runtime).__name__} has no method for tools: {', '.join(missing)}")
+    bad = [t["name"] for t in device.tools if not runtime.accepts(t)]
+    if bad:
+        raise BijouError(
+            f"{type(runtime).__name__}: methods do not take the tool's parameters: {', '.join(bad)}"
+        )
+    return f"{type(runtime).__name__} handles every tool"
+
+
+CHECKS: list[tuple[str, Callable[[Device], str]]] = [
+    ("tools", _check_tools),
+    ("templates", _check_templates),
+    ("runtime", _check_runtime),
+    ("samples", _check_samples),
+    ("eval set", _check_eval_set),
+]
+
+
+def run_checks(device: Device) -> Iterator[CheckResult]:
+    """Run every conformance check on ``device``; each failure is one precise line."""
+    for name, check in CHECKS:
+        try:
+            yield CheckResult(name, True, check(device))
+        except BijouError as exc:
+            yield CheckResult(name, False, str(exc))
+        except Exception as exc:  # plugin code raising is a conformance failure, not a crash
+            yield CheckResult(name, False, f"{type(exc).__name__}: {exc}")
+
+
+def failures(device: Device) -> list[CheckResult]:
+    """The failed checks of ``device`` (empty when it conforms)."""
+    return [r for r in run_checks(device) if not r.ok]

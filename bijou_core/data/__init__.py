@@ -1,0 +1,1 @@
+"""Data: synthetic device commands and prepared function-calling corpora."""

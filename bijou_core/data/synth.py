@@ -1,0 +1,380 @@
+"""Synthetic device commands: templates with typed slots -> ``{"query", "answers"}`` records.
+
+Generation is deterministic for a seed, balanced across tools, covers every enum value and both the
+stated and omitted form of optional parameters, mixes in no-tool commands (answered ``[]``) and
+two-command utterances, and never repeats a query. Phrasings can be held out for a test split, so
+that a score on it measures generalization instead of template recall.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from num2words import num2words
+
+from ..errors import BijouError, at
+from ..schema import CallValidator
+
+SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+GENERIC_PREFIXES = ("please", "hey", "okay", "um", "so")
+GENERIC_SUFFIXES = ("please", "thanks", "thank you", "now", "for me")
+CONNECTORS = (" and ", " and then ", ", then ", " then ", ". also ", " and also ")
+OMITTED = object()
+
+
+def spoken_number(value: int | float, rng: random.Random) -> str:
+    """A number as a speech transcript may give it: digits or English words."""
+    if rng.random() < 0.5 or not float(value).is_integer():
+        return str(value)
+    return num2words(int(value)).replace("-", " ")
+
+
+def normalize_query(query: str) -> str:
+    """The form under which two queries count as duplicates."""
+    return " ".join(re.sub(r"[^\w\s]", " ", query.casefold()).split())
+
+
+@dataclass(frozen=True)
+class Phrasing:
+    """One phrasing of one tool: text with ``{param}`` slots and arguments fixed by the text."""
+
+    tool: str
+    text: str
+    args: dict[str, Any]
+    index: int
+    slots: tuple[str, ...] = field(default=())
+
+    def gives(self, param: str) -> bool:
+        return param in self.slots or param in self.args
+
+
+class TemplateSet:
+    """A device's templates checked against its tools, ready to generate commands."""
+
+    def __init__(self, tools: list[dict[str, Any]], templates: dict[str, Any], source: str):
+        self.tools = {tool["name"]: tool for tool in tools}
+        self.source = source
+        self.values: dict[str, dict[str, list[str]]] = templates.get("values", {})
+        self.lists: dict[str, list[str]] = templates.get("lists", {})
+        self.no_tool: list[str] = list(templates.get("no_tool", []))
+        self.prefixes = [*templates.get("prefixes", []), *GENERIC_PREFIXES]
+        self.suffixes = [*templates.get("suffixes", []), *GENERIC_SUFFIXES]
+        self.validator = CallValidator(tools)
+        self.phrasings: dict[str, list[Phrasing]] = {}
+        entries = templates.get("tools", {})
+        for name in entries:
+            if name not in self.tools:
+                raise at(source, None, f"$.tools.{name}: no such tool (tools: {', '.join(self.tools)})")
+        for name in self.tools:
+            if name not in entries:
+                raise at(source, None, f"$.tools: no phrasings for tool {name!r}")
+            self.phrasings[name] = [self._phrasing(name, i, entry) for i, entry in enumerate(entries[name])]
+
+    # -- checking ---------------------------------------------------------------------------
+
+    def _phrasing(self, tool: str, index: int, entry: str | dict[str, Any]) -> Phrasing:
+        text, args = (entry, {}) if isinstance(entry, str) else (entry["text"], entry.get("args", {}))
+        place = f"$.tools.{tool}[{index}]"
+        props = self.tools[tool]["parameters"]["properties"]
+        slots = tuple(SLOT.findall(text))
+        for slot in slots:
+            if slot not in props:
+                raise at(self.source, None, f"{place}: slot {{{slot}}} is not a parameter of {tool}")
+            if slot in args:
+                raise at(self.source, None, f"{place}: {slot!r} is both a slot and a fixed arg")
+            if not self._slot_values(tool, slot):
+                raise at(
+                    self.source, None, f"{place}: slot {{{slot}}} has no values ({self._hint(tool, slot)})"
+                )
+        for name, value in args.items():
+            if name not in props:
+                raise at(self.source, None, f"{place}.args.{name}: not a parameter of {tool}")
+            sub = {k: v for k, v in props[name].items() if k not in ("default", "description")}
+            error = next(iter(Draft202012Validator(sub).iter_errors(value)), None)
+            if error is not None:
+                raise at(self.source, None, f"{place}.args.{name}: {error.message}")
+        missing = [
+            req
+            for req in self.tools[tool]["parameters"].get("required", [])
+            if req not in slots and req not in args
+        ]
+        if missing:
+            raise at(self.source, None, f"{place}: required parameter {missing[0]!r} has no slot or arg")
+        return Phrasing(tool, text, dict(args), index, slots)
+
+    def _hint(self, tool: str, param: str) -> str:
+        kind = self.tools[tool]["parameters"]["properties"][param].get("type")
+        if kind == "boolean":
+            return f'expected values.{tool}.{param} or values.{param} with "true"/"false"'
+        return f"expected lists.{tool}.{param} or lists.{param}"
+
+    def _scoped(self, table: dict[str, Any], tool: str, param: str) -> Any:
+        return table.get(f"{tool}.{param}", table.get(param))
+
+    def _slot_values(self, tool: str, param: str) -> list[Any]:
+        """Every value a slot of ``param`` can take (numbers: the two ends of the range)."""
+        schema = self.tools[tool]["parameters"]["properties"][param]
+        if "enum" in schema:
+            return list(schema["enum"])
+        kind = schema.get("type")
+        if kind == "boolean":
+            spoken = self._scoped(self.values, tool, param) or {}
+            return [v for v in (True, False) if spoken.get(str(v).lower())]
+        if kind in ("integer", "number"):
+            return [schema.get("minimum", 0), schema.get("maximum", 100)]
+        return list(self._scoped(self.lists, tool, param) or [])
+
+    def coverage_gaps(self) -> list[str]:
+        """Tools and enum/boolean values that no phrasing can produce."""
+        gaps = []
+        for name, tool in self.tools.items():
+            if not self.phrasings.get(name):
+                gaps.append(f"tool {name}: no phrasing")
+                continue
+            for param, schema in tool["parameters"]["properties"].items():
+                values = schema.get("enum") or ([True, False] if schema.get("type") == "boolean" else [])
+                for value in values:
+                    if not self._producers(name, param, value):
+                        gaps.append(f"tool {name}: {param}={value!r} is never produced")
+        return gaps
+
+    def _producers(self, tool: str, param: str, value: Any) -> list[Phrasing]:
+        """Phrasings of ``tool`` that can give ``param`` the value ``value`` (or omit it)."""
+        result = []
+        for p in self.phrasings[tool]:
+            if value is OMITTED:
+                ok = not p.gives(param)
+            elif param in p.args:
+                ok = p.args[param] == value and type(p.args[param]) is type(value)
+            else:
+                ok = param in p.slots and value in self._slot_values(tool, param)
+            if ok:
+                result.append(p)
+        return result
+
+    def subset(self, keep: Callable[[Phrasing], bool], keep_no_tool: Callable[[int], bool]) -> TemplateSet:
+        """A copy holding only the phrasings (and no-tool commands, by index) that ``keep`` accepts."""
+        other = object.__new__(TemplateSet)
+        other.__dict__.update(self.__dict__)
+        other.phrasings = {t: [p for p in ps if keep(p)] for t, ps in self.phrasings.items()}
+        other.no_tool = [q for i, q in enumerate(self.no_tool) if keep_no_tool(i)]
+        return other
+
+    # -- generation -------------------------------------------------------------------------
+
+    def _speak(self, tool: str, param: str, value: Any, rng: random.Random) -> str:
+        schema = self.tools[tool]["parameters"]["properties"][param]
+        if isinstance(value, bool):
+            return rng.choice(self._scoped(self.values, tool, param)[str(value).lower()])
+        if "enum" in schema:
+            forms = (self._scoped(self.values, tool, param) or {}).get(str(value))
+            return rng.choice(forms) if forms else str(value).replace("_", " ")
+        if isinstance(value, (int, float)):
+            return spoken_number(value, rng)
+        return str(value)
+
+    def _pick(self, tool: str, param: str, rng: random.Random) -> Any:
+        schema = self.tools[tool]["parameters"]["properties"][param]
+        if schema.get("type") in ("integer", "number") and "enum" not in schema:
+            return rng.randint(int(schema.get("minimum", 0)), int(schema.get("maximum", 100)))
+        return rng.choice(self._slot_values(tool, param))
+
+    def fill(
+        self, phrasing: Phrasing, rng: random.Random, forced: dict[str, Any] | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Fill a phrasing's slots: the spoken text and the call it means."""
+        forced = forced or {}
+        chosen = {
+            slot: forced[slot] if slot in forced else self._pick(phrasing.tool, slot, rng)
+            for slot in dict.fromkeys(phrasing.slots)
+        }
+        text = SLOT.sub(lambda m: self._speak(phrasing.tool, m[1], chosen[m[1]], rng), phrasing.text)
+        given = {**phrasing.args, **chosen}
+        order = self.tools[phrasing.tool]["parameters"]["properties"]
+        arguments = {k: given[k] for k in order if k in given}
+        return text, {"name": phrasing.tool, "arguments": arguments}
+
+    def decorate(self, text: str, rng: random.Random) -> str:
+        """Add a spoken opener or closer now and then."""
+        if rng.random() < 0.3:
+            text = f"{rng.choice(self.prefixes)} {text}"
+        if rng.random() < 0.2:
+            text = f"{text} {rng.choice(self.suffixes)}"
+        return text
+
+    def _coverage_targets(self) -> Iterator[tuple[str, str, Any]]:
+        for name, tool in self.tools.items():
+            for param, schema in tool["parameters"]["properties"].items():
+                values = schema.get("enum") or ([True, False] if schema.get("type") == "boolean" else [])
+                for value in values:
+                    yield name, param, value
+                if param not in tool["parameters"].get("required", []):
+                    yield name, param, OMITTED
+
+    def _single(self, tool: str, rng: random.Random, target: tuple[str, Any] | None = None):
+        choices = self._producers(tool, *target) if target else self.phrasings[tool]
+        if not choices:
+            return None
+        phrasing = rng.choice(choices)
+        forced = {target[0]: target[1]} if target and target[0] in phrasing.slots else None
+        return self.fill(phrasing, rng, forced)
+
+    def generate(
+        self,
+        num_examples: int,
+        seed: int = 0,
+        no_tool_share: float = 0.1,
+        multi_share: float = 0.1,
+        exclude: Iterable[str] = (),
+    ) -> list[dict[str, Any]]:
+        """``num_examples`` distinct records; raises when the templates cannot give that many.
+
+        Queries in ``exclude`` (e.g. a training split's) are never produced.
+        """
+        rng = random.Random(seed)
+        seen: set[str] = {normalize_query(q) for q in exclude}
+        records: list[dict[str, Any]] = []
+        counts: Counter[str] = Counter()
+
+        def add(query: str, answers: list[dict[str, Any]]) -> bool:
+            key = normalize_query(query)
+            if key in seen:
+                return False
+            seen.add(key)
+            records.append({"query": query, "answers": answers})
+            if len(answers) == 1:
+                counts[answers[0]["name"]] += 1
+            return True
+
+        tools = [t for t in self.tools if self.phrasings[t]]
+        n_none = round(num_examples * no_tool_share) if self.no_tool else 0
+        n_multi = round(num_examples * multi_share) if len(tools) > 1 else 0
+        n_single = num_examples - n_none - n_multi
+
+        for tool, param, value in self._coverage_targets():
+            if len(records) >= n_single:
+                break
+            for _ in range(20):
+                made = self._single(tool, rng, (param, value))
+                if made is None or add(self.decorate(made[0], rng), [made[1]]):
+                    break
+        _fill_up(n_single, add, records, self._balanced(tools, rng, counts))
+        _fill_up(len(records) + n_multi, add, records, self._multi(tools, rng))
+        _fill_up(len(records) + n_none, add, records, self._none(rng))
+        # Whatever a finite part (no-tool list, multi) could not give, single commands make up.
+        _fill_up(num_examples, add, records, self._balanced(tools, rng, counts))
+        if len(records) < num_examples:
+            raise BijouError(
+                f"{self.source}: the templates give only {len(records)} distinct commands, "
+                f"{num_examples} were asked for: add phrasings or list values"
+            )
+        rng.shuffle(records)
+        return records
+
+    def _balanced(
+        self, tools: list[str], rng: random.Random, counts: Counter[str], patience: int = 50
+    ) -> Iterator[tuple[str, list]]:
+        """Single commands, always for a tool with the fewest so far; a tool that keeps giving
+        duplicates is dropped once its phrasings are exhausted."""
+        misses: Counter[str] = Counter()
+        while True:
+            live = [t for t in tools if misses[t] < patience]
+            if not live:
+                return
+            low = min(counts[t] for t in live)
+            tool = rng.choice([t for t in live if counts[t] == low])
+            before = counts[tool]
+            text, call = self._single(tool, rng)
+            yield self.decorate(text, rng), [call]
+            misses[tool] = 0 if counts[tool] > before else misses[tool] + 1
+
+    def _multi(self, tools: list[str], rng: random.Random) -> Iterator[tuple[str, list]]:
+        while True:
+            first, second = rng.sample(tools, 2)
+            text_a, call_a = self._single(first, rng)
+            text_b, call_b = self._single(second, rng)
+            text = f"{text_a}{rng.choice(CONNECTORS)}{text_b}"
+            yield self.decorate(text, rng), [call_a, call_b]
+
+    def _none(self, rng: random.Random) -> Iterator[tuple[str, list]]:
+        while True:
+            yield self.decorate(rng.choice(self.no_tool), rng), []
+
+
+def _fill_up(
+    target: int,
+    add: Callable[[str, list], bool],
+    records: list,
+    stream: Iterator[tuple[str, list]],
+    patience: int = 2000,
+) -> None:
+    """Draw from ``stream`` until ``records`` reaches ``target`` or nothing new comes for a while."""
+    misses = 0
+    while len(records) < target and misses < patience:
+        candidate = next(stream, None)
+        if candidate is None:
+            return
+        misses = 0 if add(*candidate) else misses + 1
+
+
+def holdout_split(templates: TemplateSet, fraction: float, seed: int = 0) -> tuple[TemplateSet, TemplateSet]:
+    """Split phrasings (and no-tool commands) into train and held-out test templates.
+
+    Each tool with at least three phrasings loses about ``fraction`` of them to the test side, never
+    so many that training stops covering one of the tool's enum values.
+    """
+    rng = random.Random(seed)
+    held: set[tuple[str, int]] = set()
+    for tool, phrasings in templates.phrasings.items():
+        if len(phrasings) < 3:
+            continue
+        k = max(1, round(len(phrasings) * fraction))
+        for _ in range(20):
+            pick = {(tool, p.index) for p in rng.sample(phrasings, k)}
+            trial = held | pick
+            rest = templates.subset(lambda p, t=trial: (p.tool, p.index) not in t, lambda i: True)
+            if not any(g.startswith(f"tool {tool}:") for g in rest.coverage_gaps()):
+                held = trial
+                break
+    n = len(templates.no_tool)
+    no_tool_held = set(rng.sample(range(n), round(n * fraction))) if n >= 3 else set()
+    train = templates.subset(lambda p: (p.tool, p.index) not in held, lambda i: i not in no_tool_held)
+    test = templates.subset(lambda p: (p.tool, p.index) in held, lambda i: i in no_tool_held)
+    return train, test
+
+
+def generic_templates(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """Plain phrasings derived from tool and parameter names, for a tools file with no templates.
+
+    Good enough to exercise a pipeline; real training data wants hand-written templates.
+    """
+    phrasings: dict[str, list[str]] = {}
+    lists: dict[str, list[str]] = {}
+    values: dict[str, dict[str, list[str]]] = {}
+    for tool in tools:
+        verb = tool["name"].replace("_", " ")
+        props = tool["parameters"]["properties"]
+        required = tool["parameters"].get("required", [])
+        for param, schema in props.items():
+            words = param.replace("_", " ")
+            if schema.get("type") == "boolean":
+                values[f"{tool['name']}.{param}"] = {"true": ["on"], "false": ["off"]}
+            elif schema.get("type") == "string" and "enum" not in schema:
+                samples = schema.get("examples") or [f"{words} {n}" for n in ("one", "two", "three")]
+                lists[f"{tool['name']}.{param}"] = [str(s) for s in samples]
+        needed = " ".join(f"{p.replace('_', ' ')} {{{p}}}" for p in required)
+        everything = " ".join(f"{p.replace('_', ' ')} {{{p}}}" for p in props)
+        phrasings[tool["name"]] = list(
+            dict.fromkeys(
+                f"{lead}{verb} {args}".strip()
+                for lead in ("", "please ", "can you ")
+                for args in (needed, everything)
+            )
+        )
+    return {"format": 1, "values": values, "lists": lists, "tools": phrasings}

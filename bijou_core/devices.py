@@ -1,0 +1,230 @@
+"""Devices assembled from plugin hooks: tools, templates, evaluation set and rules, runtime."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from .errors import BijouError
+from .files import iter_jsonl, load_document, load_json
+from .plugins import Plugins, describe_exception, load_plugins
+from .rules import EvalRules
+from .runtime.simulator import DeviceSimulator
+from .schema import CallValidator, check_format, check_tools
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One dataset record with where it came from (for error messages)."""
+
+    query: str
+    answers: list[dict[str, Any]]
+    source: str
+    line: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"query": self.query, "answers": self.answers}
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, (str, os.PathLike)) or hasattr(value, "read_text")
+
+
+def _source(value: Any, fallback: str) -> str:
+    """The name of a hook's answer in messages: its path, or ``fallback`` for in-memory data."""
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    return str(value) if hasattr(value, "read_text") else fallback
+
+
+def load_records(path: str | os.PathLike[str], tools: CallValidator | None = None) -> list[Record]:
+    """Load a ``{"query", "answers"}`` JSONL file; with ``tools``, every call is validated."""
+    source = os.fspath(path)
+    return [_record(data, source, line, tools) for line, data in iter_jsonl(path)]
+
+
+def _record(data: Any, source: str, line: int | None, tools: CallValidator | None) -> Record:
+    check_format(data, "record", f"{source}:{line}" if line else source)
+    if tools is not None:
+        errors = tools.check_calls(data["answers"])
+        if errors:
+            where = f"{source}:{line}" if line else source
+            raise BijouError(f"{where}: {errors[0]}")
+    return Record(data["query"], data["answers"], source, line)
+
+
+class Device:
+    """One device, its parts loaded lazily from the plugin that registered it."""
+
+    def __init__(
+        self,
+        name: str,
+        display_name: str,
+        version: str,
+        description: str,
+        plugin: str,
+        plugins: Plugins,
+    ):
+        self.name = name
+        self.display_name = display_name
+        self.version = version
+        self.description = description
+        self.plugin = plugin
+        self._plugins = plugins
+
+    @property
+    def package(self) -> str | None:
+        return self._plugins.info[self.plugin].package
+
+    def _hook(self, hook_name: str) -> Any:
+        try:
+            return self._plugins.call_one(self.plugin, hook_name, device=self.name)
+        except Exception as exc:
+            raise BijouError(
+                f"plugin {self.plugin}: {hook_name}(device={self.name!r}) raised {describe_exception(exc)}"
+            ) from exc
+
+    def _required(self, hook_name: str) -> Any:
+        value = self._hook(hook_name)
+        if value is None:
+            raise BijouError(f"plugin {self.plugin}: {hook_name} returned nothing for {self.name}")
+        return value
+
+    @cached_property
+    def _tools_value(self) -> Any:
+        return self._required("device_tools")
+
+    @cached_property
+    def tools_source(self) -> str:
+        return _source(self._tools_value, f"<{self.plugin} tools>")
+
+    @cached_property
+    def tools(self) -> list[dict[str, Any]]:
+        value = self._tools_value
+        return check_tools(load_json(value) if _is_path(value) else value, self.tools_source)
+
+    @cached_property
+    def tools_by_name(self) -> dict[str, dict[str, Any]]:
+        return {tool["name"]: tool for tool in self.tools}
+
+    @cached_property
+    def validator(self) -> CallValidator:
+        return CallValidator(self.tools)
+
+    @cached_property
+    def tools_hash(self) -> str:
+        """A hash of the tool definitions, to detect adapters trained on other tools."""
+        canonical = json.dumps(self.tools, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @cached_property
+    def _templates_value(self) -> Any:
+        return self._required("device_templates")
+
+    @cached_property
+    def templates_source(self) -> str:
+        return _source(self._templates_value, f"<{self.plugin} templates>")
+
+    @cached_property
+    def templates(self) -> dict[str, Any]:
+        value = self._templates_value
+        data = load_document(value) if _is_path(value) else value
+        check_format(data, "templates", self.templates_source)
+        return data
+
+    @cached_property
+    def eval_set(self) -> list[Record]:
+        value = self._required("device_eval_set")
+        if _is_path(value):
+            return load_records(value, self.validator)
+        return [
+            _record(r, f"<{self.plugin} eval set>", i, self.validator) for i, r in enumerate(value, start=1)
+        ]
+
+    @cached_property
+    def eval_rules(self) -> EvalRules:
+        rules = self._hook("device_eval_rules")
+        if rules is None:
+            return EvalRules()
+        if not isinstance(rules, EvalRules):
+            raise BijouError(f"plugin {self.plugin}: device_eval_rules must return EvalRules")
+        return rules
+
+    def runtime(self) -> DeviceSimulator:
+        """A fresh runtime (simulator) for this device."""
+        value = self._required("device_runtime")
+        runtime = value() if isinstance(value, type) else value
+        if not isinstance(runtime, DeviceSimulator):
+            raise BijouError(
+                f"plugin {self.plugin}: device_runtime must return a DeviceSimulator, "
+                f"got {type(runtime).__name__}"
+            )
+        return runtime
+
+    def status(self) -> str:
+        """``ok``, or ``broken: <reason>`` when the tools cannot be loaded."""
+        try:
+            self.tools  # noqa: B018 - loading is the check
+        except BijouError as exc:
+            return f"broken: {exc}"
+        return "ok"
+
+
+class DeviceRegistry:
+    """Every device registered by the loaded plugins."""
+
+    def __init__(self, plugins: Plugins):
+        self.plugins = plugins
+        self.devices: dict[str, Device] = {}
+        for plugin_name in list(plugins.info):
+            if plugins.info[plugin_name].ok:
+                self._collect(plugin_name)
+
+    def _collect(self, plugin_name: str) -> None:
+        info = self.plugins.info[plugin_name]
+        found: list[Device] = []
+
+        def register(name: str, display_name: str = "", version: str = "", description: str = "") -> None:
+            if not NAME_RE.match(name):
+                raise ValueError(f"device name {name!r} must be lowercase letters, digits, dashes")
+            if name in self.devices or any(d.name == name for d in found):
+                owner = self.devices[name].plugin if name in self.devices else plugin_name
+                raise ValueError(f"device {name!r} is already registered by plugin {owner}")
+            found.append(
+                Device(
+                    name,
+                    display_name or name,
+                    version or info.version or "0",
+                    description,
+                    plugin_name,
+                    self.plugins,
+                )
+            )
+
+        self.plugins.call_guarded(plugin_name, "register_devices", register=register)
+        if info.ok:
+            self.devices.update((d.name, d) for d in found)
+
+    def get(self, name: str) -> Device:
+        if name in self.devices:
+            return self.devices[name]
+        known = ", ".join(sorted(self.devices)) or "none installed"
+        raise BijouError(f"unknown device {name!r} (known devices: {known})")
+
+
+def load_registry() -> DeviceRegistry:
+    """The device registry for the installed plugins, honouring ``BIJOU_LOAD_PLUGINS``."""
+    return DeviceRegistry(load_plugins())
+
+
+def tools_from_file(path: str | Path) -> list[dict[str, Any]]:
+    """Load and validate a tools JSON file outside any plugin (``--schema``)."""
+    return check_tools(load_json(path), os.fspath(path))

@@ -1,0 +1,1 @@
+"""Scoring calls: metrics, BFCL semantics, reports."""

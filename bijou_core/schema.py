@@ -1,0 +1,121 @@
+"""The one schema validator: bijou's file formats (``schemas/``) and calls against a tool's parameters."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError, best_match
+from referencing import Registry, Resource
+
+from .errors import at
+
+FORMATS = ("tools", "templates", "record")
+
+
+@cache
+def format_schema(name: str) -> dict[str, Any]:
+    """One of bijou's own format schemas (``tools``, ``templates``, ``record``)."""
+    return json.loads(files("bijou_core.schemas").joinpath(f"{name}.schema.json").read_text())
+
+
+@cache
+def _format_validator(name: str) -> Draft202012Validator:
+    registry: Registry = Registry().with_resources(
+        (format_schema(f)["$id"], Resource.from_contents(format_schema(f))) for f in FORMATS
+    )
+    # Relative references such as "tools.schema.json" resolve against the $id base.
+    registry = registry.with_resources(
+        (f"{f}.schema.json", Resource.from_contents(format_schema(f))) for f in FORMATS
+    )
+    return Draft202012Validator(format_schema(name), registry=registry)
+
+
+def describe(error: ValidationError) -> str:
+    """``$.path.to.field: message`` for a jsonschema error."""
+    return f"{error.json_path}: {error.message}"
+
+
+def check_format(data: Any, name: str, source: str, place: str | int | None = None) -> None:
+    """Validate ``data`` against bijou's ``name`` format; raise one located line on failure."""
+    error = best_match(_format_validator(name).iter_errors(data))
+    if error is not None:
+        where = f"{place} " if place not in (None, "") else ""
+        raise at(source, None, f"{where}{describe(error)}".strip())
+
+
+def check_tools(tools: Any, source: str) -> list[dict[str, Any]]:
+    """Validate a device's tools list: the format, then the consistency of each tool's schema."""
+    check_format(tools, "tools", source)
+    seen: set[str] = set()
+    for index, tool in enumerate(tools):
+        name, params = tool["name"], tool["parameters"]
+        place = f"$[{index}]"
+        if name in seen:
+            raise at(source, None, f"{place}.name: duplicate tool name {name!r}")
+        seen.add(name)
+        try:
+            Draft202012Validator.check_schema(params)
+        except SchemaError as exc:
+            raise at(source, None, f"{place}.parameters: not a valid JSON Schema: {exc.message}") from None
+        props = params["properties"]
+        for req in params.get("required", []):
+            if req not in props:
+                raise at(source, None, f"{place}.parameters.required: {req!r} is not a property")
+        for pname, pschema in props.items():
+            ppath = f"{place}.parameters.properties.{pname}"
+            bare = {k: v for k, v in pschema.items() if k not in ("default", "description")}
+            checks = [("default", pschema["default"], bare)] if "default" in pschema else []
+            no_enum = {k: v for k, v in bare.items() if k != "enum"}
+            checks += [(f"enum[{i}]", v, no_enum) for i, v in enumerate(pschema.get("enum", []))]
+            for key, value, schema in checks:
+                err = best_match(Draft202012Validator(schema).iter_errors(value))
+                if err is not None:
+                    raise at(source, None, f"{ppath}.{key}: {err.message}")
+            if pname in params.get("required", []) and "default" in pschema:
+                raise at(source, None, f"{ppath}: a required parameter cannot have a default")
+    return tools
+
+
+def _closed(parameters: dict[str, Any]) -> dict[str, Any]:
+    """The parameters schema with unknown arguments rejected unless the tool allows them."""
+    schema = copy.deepcopy(parameters)
+    schema.setdefault("additionalProperties", False)
+    return schema
+
+
+class CallValidator:
+    """Validates calls (``{"name", "arguments"}``) against a set of tools."""
+
+    def __init__(self, tools: list[dict[str, Any]]):
+        self.tools = {tool["name"]: tool for tool in tools}
+        self._validators = {
+            name: Draft202012Validator(_closed(tool["parameters"])) for name, tool in self.tools.items()
+        }
+
+    def errors(self, call: Any) -> list[str]:
+        """Every reason ``call`` is not a valid call of one of the tools (empty when valid)."""
+        if not isinstance(call, dict) or set(call) != {"name", "arguments"}:
+            return ['a call must be an object with exactly "name" and "arguments"']
+        name, arguments = call["name"], call["arguments"]
+        if name not in self._validators:
+            return [f"unknown tool {name!r}"]
+        if not isinstance(arguments, dict):
+            return [f"{name}: arguments must be an object"]
+        return [
+            f"{name}: {describe(err)}"
+            for err in sorted(self._validators[name].iter_errors(arguments), key=str)
+        ]
+
+    def check_calls(self, calls: Any) -> list[str]:
+        """Every reason a list of calls is invalid (empty when all are valid)."""
+        if not isinstance(calls, list):
+            return ["calls must be a JSON list"]
+        return [f"call {i}: {e}" for i, call in enumerate(calls) for e in self.errors(call)]
+
+    def is_valid(self, calls: Any) -> bool:
+        return not self.check_calls(calls)

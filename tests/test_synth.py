@@ -1,0 +1,133 @@
+"""Synthetic data: deterministic, valid, unique, balanced, covering, with a held-out test split."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+
+import pytest
+import toy_plugin
+
+from bijou_core.conformance import phrasing_patterns, template_set
+from bijou_core.data.synth import TemplateSet, generic_templates, holdout_split, normalize_query
+from bijou_core.errors import BijouError
+from bijou_core.schema import CallValidator
+
+
+def test_same_seed_same_records_other_seed_other_records(lamp):
+    tset = template_set(lamp)
+    assert tset.generate(150, seed=7) == tset.generate(150, seed=7)
+    assert tset.generate(150, seed=7) != tset.generate(150, seed=8)
+
+
+def test_records_are_valid_unique_balanced_and_covering(lamp):
+    records = template_set(lamp).generate(200, seed=3)
+    assert len(records) == 200
+    validator = CallValidator(lamp.tools)
+    assert all(validator.is_valid(r["answers"]) for r in records)
+    assert len({normalize_query(r["query"]) for r in records}) == 200
+
+    singles = [r["answers"][0] for r in records if len(r["answers"]) == 1]
+    per_tool = Counter(c["name"] for c in singles)
+    assert set(per_tool) == {t["name"] for t in lamp.tools}
+    assert max(per_tool.values()) - min(per_tool.values()) <= 0.25 * max(per_tool.values())
+
+    colors = {c["arguments"]["color"] for c in singles if c["name"] == "set_color"}
+    assert colors == {"warm_white", "cool_white", "red", "blue"}
+    fades = [c["arguments"].get("fade", "omitted") for c in singles if c["name"] == "set_color"]
+    assert {True, False, "omitted"} <= set(fades)
+
+    no_tool = [r for r in records if r["answers"] == []]
+    multi = [r for r in records if len(r["answers"]) == 2]
+    assert 0.05 * 200 <= len(no_tool) <= 0.15 * 200
+    assert len(multi) == 20
+    assert all(a["name"] != b["name"] for a, b in (r["answers"] for r in multi))
+
+
+def test_numbers_are_spoken_as_digits_and_words(lamp):
+    records = template_set(lamp).generate(300, seed=0)
+    queries = [r["query"] for r in records if r["answers"] and r["answers"][0]["name"] == "set_brightness"]
+    assert any(any(ch.isdigit() for ch in q) for q in queries)
+    assert any(w in q.split() for q in queries for w in ("twenty", "thirty", "forty", "fifty", "sixty"))
+
+
+def test_too_many_examples_for_the_templates_is_a_clear_error():
+    small = copy.deepcopy(toy_plugin.TEMPLATES)
+    small["tools"] = {
+        "set_light": ["lamp {on}"],
+        "set_brightness": [{"text": "max", "args": {"percent": 100}}],
+        "set_color": ["{color}"],
+        "name_scene": ["save as {scene}"],
+    }
+    small["no_tool"] = ["hello"]
+    tset = TemplateSet(toy_plugin.TOOLS, small, "small.yaml")
+    with pytest.raises(BijouError, match=r"small.yaml: the templates give only \d+ distinct commands, 5000"):
+        tset.generate(5000)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda t: t["tools"]["set_light"].append("turn {onn}"),
+            "$.tools.set_light[4]: slot {onn} is not a parameter of set_light",
+        ),
+        (
+            lambda t: t["lists"].pop("scene"),
+            "$.tools.name_scene[0]: slot {scene} has no values (expected lists.name_scene.scene or lists.scene)",
+        ),
+        (lambda t: t["tools"].pop("set_color"), "$.tools: no phrasings for tool 'set_color'"),
+        (
+            lambda t: t["tools"]["set_brightness"].append({"text": "max", "args": {"percent": 101}}),
+            "$.tools.set_brightness[4].args.percent: 101 is greater than the maximum of 100",
+        ),
+        (
+            lambda t: t["tools"]["set_color"].append("colour please"),
+            "$.tools.set_color[5]: required parameter 'color' has no slot or arg",
+        ),
+    ],
+)
+def test_bad_templates_name_the_place(change, message):
+    templates = copy.deepcopy(toy_plugin.TEMPLATES)
+    change(templates)
+    with pytest.raises(BijouError) as err:
+        TemplateSet(toy_plugin.TOOLS, templates, "lamp.yaml")
+    assert str(err.value) == f"lamp.yaml: {message}"
+
+
+def test_coverage_gaps_name_unreachable_enum_values():
+    templates = copy.deepcopy(toy_plugin.TEMPLATES)
+    templates["tools"]["set_color"] = [{"text": "go red", "args": {"color": "red"}}]
+    gaps = TemplateSet(toy_plugin.TOOLS, templates, "x").coverage_gaps()
+    assert "tool set_color: color='blue' is never produced" in gaps
+    assert "tool set_color: fade=True is never produced" in gaps
+
+
+def test_holdout_split_keeps_test_phrasings_out_of_training(lamp):
+    tset = template_set(lamp)
+    train, test = holdout_split(tset, 0.25, seed=0)
+    assert train.coverage_gaps() == []
+    for tool in tset.phrasings:
+        train_idx = {p.index for p in train.phrasings[tool]}
+        test_idx = {p.index for p in test.phrasings[tool]}
+        assert train_idx.isdisjoint(test_idx)
+        assert test_idx, f"{tool} has no held-out phrasing"
+    train_records = train.generate(120, seed=0)
+    test_records = test.generate(40, seed=1, exclude=[r["query"] for r in train_records])
+    assert {r["query"] for r in train_records}.isdisjoint(r["query"] for r in test_records)
+    train_patterns = [p for p, _ in phrasing_patterns(train)]
+    made_by_train = [
+        r
+        for r in test_records
+        if r["answers"]
+        and len(r["answers"]) == 1
+        and any(p.match(normalize_query(r["query"])) for p in train_patterns)
+    ]
+    assert len(made_by_train) < 0.1 * len(test_records)
+
+
+def test_generic_templates_for_a_bare_tools_file():
+    tset = TemplateSet(toy_plugin.TOOLS, generic_templates(toy_plugin.TOOLS), "generic")
+    assert tset.coverage_gaps() == []
+    records = tset.generate(80, seed=0, no_tool_share=0)
+    assert all(CallValidator(toy_plugin.TOOLS).is_valid(r["answers"]) for r in records)

@@ -29,19 +29,49 @@ def template_set(device: Device) -> TemplateSet:
     return TemplateSet(device.tools, device.templates, device.templates_source)
 
 
+_NUMBER_WORDS = (
+    "zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    "sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
+    "hundred|thousand|and|point"
+)
+NUMBER = rf"(?:\d+(?:\.\d+)?|(?:(?:{_NUMBER_WORDS}) ?)+)"
+
+
 def _alternatives(words: list[str]) -> str:
-    return "|".join(re.escape(normalize_query(w)) for w in words if normalize_query(w))
+    forms = sorted({normalize_query(w) for w in words if normalize_query(w)}, key=len, reverse=True)
+    return "|".join(re.escape(f) for f in forms)
+
+
+def _slot_pattern(templates: TemplateSet, tool: str, param: str) -> str:
+    """What a slot may stand for: its spoken values, any number, or any text for free-text slots
+    (so that an eval query copying a phrasing with a new contact or message is still caught)."""
+    schema = templates.tools[tool]["parameters"]["properties"][param]
+    forms = templates.spoken_forms(tool, param)
+    if forms is None:
+        return NUMBER
+    if schema.get("type") == "string" and "enum" not in schema:
+        return ".+?"
+    return f"(?:{_alternatives(forms)})"
 
 
 def phrasing_patterns(templates: TemplateSet) -> list[tuple[re.Pattern[str], str]]:
-    """A regex per phrasing (slots as wildcards, optional fillers), to spot template-made queries."""
+    """A regex per phrasing matching every command it can produce: its text with each slot as the
+    slot's spoken values (numbers as digits or words, free text as any words), optionally opened and
+    closed by fillers. Phrasings made of slots alone are left out."""
     prefix = f"(?:(?:{_alternatives(templates.prefixes)}) )*"
     suffix = f"(?: (?:{_alternatives(templates.suffixes)}))*"
     patterns = []
-    for phrasings in templates.phrasings.values():
+    for tool, phrasings in templates.phrasings.items():
         for p in phrasings:
             parts = SLOT.split(p.text)  # literal text at even positions, slot names at odd ones
-            pieces = [".+?" if i % 2 else re.escape(normalize_query(part)) for i, part in enumerate(parts)]
+            if not any(normalize_query(part) for part in parts[::2]):
+                continue  # a phrasing of slots alone says nothing about wording
+            pieces = []
+            for i, part in enumerate(parts):
+                if i % 2:
+                    pieces.append(_slot_pattern(templates, tool, part))
+                else:
+                    pieces.append(re.escape(normalize_query(part)))
             body = " ?".join(piece for piece in pieces if piece)
             patterns.append((re.compile(f"^{prefix}{body}{suffix}$"), f"{p.tool}[{p.index}]"))
     return patterns

@@ -80,6 +80,9 @@ class Device:
         self.plugin = plugin
         self._plugins = plugins
 
+    def __repr__(self) -> str:
+        return f"<Device {self.name} {self.version} from plugin {self.plugin}>"
+
     @property
     def package(self) -> str | None:
         return self._plugins.info[self.plugin].package

@@ -77,5 +77,18 @@ def device_runtime(device):
 
     The runtime executes validated calls, one method per tool, keeps device state (volume, noise
     mode, recordings...) and lists in ``confirm`` the tools that must be confirmed by the user
-    before they run (sending a message, going live).
+    before they run (sending a message, going live). A handler must not raise for a call that is
+    valid against its tool's schema: when the device cannot do it in its current state (stopping a
+    video that is not recording), it returns a result saying so, e.g. ``{"ok": False, "error": ...}``.
+    """
+
+
+@hookspec
+def register_models(register):
+    """Register base models under short names (``bijou models list``).
+
+    Call ``register(name=..., resolve=..., description=...)``. ``resolve()`` returns a local folder
+    that transformers can load; it may build and cache the folder on first use (the embedded
+    ``smollm2-135m`` converts its GGUF file once). Names that no plugin registers are taken as a
+    local path or a Hugging Face hub id.
     """

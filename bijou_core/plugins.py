@@ -112,7 +112,10 @@ class Plugins:
 
 
 def load_plugins(environ: Mapping[str, str] | None = None) -> Plugins:
-    """A plugin manager with every allowed installed plugin loaded."""
+    """A plugin manager with the built-in plugins and every allowed installed plugin loaded."""
+    from . import __version__, builtin_models
+
     plugins = Plugins()
+    plugins.register(builtin_models, "bijou-core", package="bijou-core", version=__version__)
     plugins.load_entry_points(environ)
     return plugins

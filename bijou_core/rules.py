@@ -19,8 +19,9 @@ class EvalRules:
     - ``defaults_equal_omission``: an optional argument stated at its default equals omitting it.
     - ``case_sensitive``: compare strings with case (off: "Mom" equals "mom").
     - ``ignore_punctuation``: drop punctuation and repeated spaces in strings.
-    - ``free_text``: ``"tool.param"`` names whose strings are free text; the words in
-      ``filler_words`` are also dropped there ("the budget meeting" equals "budget meeting").
+    - ``free_text``: ``"tool.param"`` names whose strings are free text, compared as the same
+      words in any order once ``filler_words`` are dropped ("budget with Sarah" equals
+      "sarah budget").
     - ``ordered``: several calls must come in the spoken order.
     """
 
@@ -28,7 +29,9 @@ class EvalRules:
     case_sensitive: bool = False
     ignore_punctuation: bool = True
     free_text: frozenset[str] = frozenset()
-    filler_words: frozenset[str] = frozenset({"a", "an", "the", "my", "our", "about", "for"})
+    filler_words: frozenset[str] = frozenset(
+        {"a", "an", "the", "my", "our", "about", "for", "with", "to", "on", "in", "of", "and", "me"}
+    )
     ordered: bool = True
 
     def normalize_string(self, value: str, free_text: bool = False) -> str:
@@ -39,7 +42,7 @@ class EvalRules:
             text = _PUNCT.sub(" ", text)
         words = text.split()
         if free_text:
-            words = [w for w in words if w not in self.filler_words]
+            words = sorted(w for w in words if w not in self.filler_words)
         return " ".join(words)
 
     def normalize_value(self, value: Any, free_text: bool = False) -> Any:

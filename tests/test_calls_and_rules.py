@@ -42,6 +42,16 @@ def test_defaults_equal_omission_and_strings_normalized():
         TOOLS,
     )
     assert rules.same_calls(
+        [{"name": "name_scene", "arguments": {"scene": "night with the movie"}}],
+        [{"name": "name_scene", "arguments": {"scene": "movie night"}}],
+        TOOLS,
+    )
+    assert not rules.same_calls(
+        [{"name": "name_scene", "arguments": {"scene": "movie night"}}],
+        [{"name": "name_scene", "arguments": {"scene": "movie"}}],
+        TOOLS,
+    )
+    assert rules.same_calls(
         [{"name": "set_brightness", "arguments": {"percent": 5}}],
         [{"name": "set_brightness", "arguments": {"percent": 5.0}}],
         TOOLS,

@@ -150,7 +150,9 @@ def test_synth_from_a_tools_file(tmp_path, plugins):
     (tmp_path / "templates.yaml").write_text("tools:\n  set_light: [lamp {on}\n")
     result = run("devices", "synth", "--schema", str(tools), "--output", str(out))
     assert result.exit_code == 1
-    assert result.output.startswith(f"Error: {tmp_path / 'templates.yaml'}:2:20: invalid YAML: expected ',' or ']'")
+    assert result.output.startswith(
+        f"Error: {tmp_path / 'templates.yaml'}:2:20: invalid YAML: expected ',' or ']'"
+    )
 
     tools.write_text('[{"name": "x"}')
     result = run("devices", "synth", "--schema", str(tools), "--output", str(out))

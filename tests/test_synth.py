@@ -131,3 +131,18 @@ def test_generic_templates_for_a_bare_tools_file():
     assert tset.coverage_gaps() == []
     records = tset.generate(80, seed=0, no_tool_share=0)
     assert all(CallValidator(toy_plugin.TOOLS).is_valid(r["answers"]) for r in records)
+
+
+def test_template_patterns_match_only_what_the_templates_can_say(lamp):
+    patterns = [p for p, _ in phrasing_patterns(template_set(lamp))]
+
+    def made(query: str) -> bool:
+        return any(p.match(normalize_query(query)) for p in patterns)
+
+    assert made("please warm white light")
+    assert made("brightness forty two") and made("brightness 42")
+    assert made("okay save this as movie night thanks")
+    assert made("save this as my favourite")  # free text: a new scene name is still the same wording
+    assert not made("the kitchen light")
+    assert not made("make it green")
+    assert not made("keep this as my favourite")

@@ -6,7 +6,9 @@ import click
 
 from .. import __version__
 from ..errors import BijouError
-from . import devices
+from . import device_training, devices, models_cmd, plugin_cmd, plugins_cmd
+from .base import base
+from .eval_cmd import eval_group
 
 
 class BijouGroup(click.Group):
@@ -26,3 +28,10 @@ def main() -> None:
 
 
 main.add_command(devices.devices)
+main.add_command(plugins_cmd.plugins)
+main.add_command(plugin_cmd.plugin)
+main.add_command(models_cmd.models)
+main.add_command(base)
+main.add_command(eval_group)
+
+__all__ = ["main", "device_training"]

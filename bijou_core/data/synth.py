@@ -127,8 +127,27 @@ class TemplateSet:
             spoken = self._scoped(self.values, tool, param) or {}
             return [v for v in (True, False) if spoken.get(str(v).lower())]
         if kind in ("integer", "number"):
-            return [schema.get("minimum", 0), schema.get("maximum", 100)]
+            return list(self._range(schema))
         return list(self._scoped(self.lists, tool, param) or [])
+
+    def spoken_forms(self, tool: str, param: str) -> list[str] | None:
+        """Every text a slot of ``param`` can be spoken as (None for numbers: digits or words)."""
+        schema = self.tools[tool]["parameters"]["properties"][param]
+        if "enum" in schema:
+            spoken = self._scoped(self.values, tool, param) or {}
+            return [f for v in schema["enum"] for f in spoken.get(str(v)) or [str(v).replace("_", " ")]]
+        if schema.get("type") == "boolean":
+            spoken = self._scoped(self.values, tool, param) or {}
+            return [f for v in ("true", "false") for f in spoken.get(v, [])]
+        if schema.get("type") in ("integer", "number"):
+            return None
+        return [str(v) for v in self._slot_values(tool, param)]
+
+    @staticmethod
+    def _range(schema: dict[str, Any]) -> tuple[int, int]:
+        """The integer range a numeric slot draws from (0..100 where the schema sets no bound)."""
+        low = int(schema.get("minimum", min(0, schema.get("maximum", 0))))
+        return low, int(schema.get("maximum", max(low, 0) + 100))
 
     def coverage_gaps(self) -> list[str]:
         """Tools and enum/boolean values that no phrasing can produce."""
@@ -182,7 +201,8 @@ class TemplateSet:
     def _pick(self, tool: str, param: str, rng: random.Random) -> Any:
         schema = self.tools[tool]["parameters"]["properties"][param]
         if schema.get("type") in ("integer", "number") and "enum" not in schema:
-            return rng.randint(int(schema.get("minimum", 0)), int(schema.get("maximum", 100)))
+            low, high = self._range(schema)
+            return rng.randint(low, high)
         return rng.choice(self._slot_values(tool, param))
 
     def fill(
@@ -205,7 +225,9 @@ class TemplateSet:
         if rng.random() < 0.3:
             text = f"{rng.choice(self.prefixes)} {text}"
         if rng.random() < 0.2:
-            text = f"{text} {rng.choice(self.suffixes)}"
+            suffix = rng.choice(self.suffixes)
+            if not normalize_query(text).endswith(normalize_query(suffix)):
+                text = f"{text} {suffix}"
         return text
 
     def _coverage_targets(self) -> Iterator[tuple[str, str, Any]]:

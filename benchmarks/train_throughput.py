@@ -1,0 +1,99 @@
+"""Training throughput of bijou's default adapter training against plain full-prompt TRL training.
+
+All variants train the same synthesized examples of one device on the embedded model, side by side
+in one process, for the same number of optimizer steps; the table reports examples/s, tokens/s
+and each variant's speed-up over TRL as is (full prompt, TRL defaults). "Prompt-equivalent
+tokens/s" counts every example at its full-prompt length, so variants with shorter prompts are
+compared on the work that matters: examples learned per second.
+
+    python benchmarks/train_throughput.py --device airpods-pro --steps 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+from pathlib import Path
+
+import torch
+from trl import SFTTrainer
+
+from bijou_core.conformance import template_set
+from bijou_core.devices import load_registry
+from bijou_core.files import atomic_writer
+from bijou_core.models import DEFAULT_MODEL
+from bijou_core.prompt import PromptFormat
+from bijou_core.train.answer_only import AnswerOnlySFTTrainer
+from bijou_core.train.sft import TrainSettings, load_base, train_lora
+
+VARIANTS = [
+    # name, prompt style, trainer, gradient checkpointing
+    ("TRL as is: full prompt, SFTTrainer, gradient checkpointing", "full", SFTTrainer, True),
+    ("full prompt, SFTTrainer, no checkpointing", "full", SFTTrainer, False),
+    ("full prompt, answer-only logits", "full", AnswerOnlySFTTrainer, False),
+    ("bijou default: compact prompt, answer-only logits", "compact", AnswerOnlySFTTrainer, False),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="airpods-pro")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--output", type=Path, default=Path("benchmarks/training-throughput.md"))
+    args = parser.parse_args()
+
+    device = load_registry().get(args.device)
+    records = template_set(device).generate(args.steps * args.batch_size, seed=0)
+    rows = []
+    full_tokens = None
+    for name, style, trainer_class, checkpointing in VARIANTS:
+        tokenizer, model, _ = load_base(args.model)
+        fmt = PromptFormat.for_tokenizer(tokenizer, style, device.name)
+        prompts = [fmt.prompt(tokenizer, device.tools, r["query"]) for r in records]
+        completions = [fmt.answer(r["answers"]) for r in records]
+        tokens_per_example = sum(
+            len(tokenizer(p + c).input_ids) for p, c in zip(prompts, completions, strict=True)
+        )
+        tokens_per_example /= len(records)
+        if style == "full":
+            full_tokens = tokens_per_example
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = TrainSettings(
+                model_name=args.model,
+                output_dir=Path(tmp),
+                max_steps=args.steps,
+                batch_size=args.batch_size,
+                save_steps=10**6,
+                logging_steps=10**6,
+                gradient_checkpointing=checkpointing,
+            )
+            result, _, _ = train_lora(settings, prompts, completions, tokenizer, model, trainer_class)
+        examples_per_s = args.steps * args.batch_size / result.seconds
+        rows.append((name, tokens_per_example, examples_per_s, result.tokens_per_second))
+        print(f"{name}: {examples_per_s:.2f} examples/s, {result.tokens_per_second:.0f} tokens/s", flush=True)
+
+    baseline = rows[0][2]
+    lines = [
+        f"# Training throughput: {args.device} adapter on {args.model}",
+        "",
+        f"Same {len(records)} synthesized examples, {args.steps} optimizer steps of {args.batch_size} "
+        "per variant, measured side by side in one run by `benchmarks/train_throughput.py`.",
+        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}, CPU backend capability {torch.backends.cpu.get_cpu_capability()}.",
+        "",
+        "| variant | tokens / example | examples/s | tokens/s | prompt-equivalent tokens/s | speed-up |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, tokens, eps, tps in rows:
+        equivalent, speedup = eps * full_tokens, eps / baseline
+        lines.append(f"| {name} | {tokens:.0f} | {eps:.2f} | {tps:.0f} | {equivalent:.0f} | {speedup:.2f}× |")
+    with atomic_writer(args.output) as fh:
+        fh.write("\n".join(lines) + "\n")
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Options shared by the training commands, with the guide's underscore spellings as aliases, and
+``--config FILE`` (YAML or TOML) supplying defaults for any of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import BijouError
+from ..files import load_document
+from ..train.sft import LORA_TARGETS, TrainSettings
+
+
+def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    if value is None:
+        return value
+    data = load_document(value)
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{value}: expected a mapping of option names to values")
+    names = {p.name for p in ctx.command.params}
+    defaults = {}
+    for key, setting in data.items():
+        name = str(key).lstrip("-").replace("-", "_")
+        if name not in names or name == "config":
+            raise BijouError(
+                f"{value}: unknown option {key!r} for 'bijou {ctx.command_path.split(' ', 1)[-1]}'"
+            )
+        defaults[name] = setting
+    ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+def option(*names: str, **kwargs: Any) -> Callable:
+    """A click option that also accepts the guide's underscore spelling (``--num_epochs``)."""
+    aliases = [
+        "--" + n[2:].replace("-", "_") for n in names if n.startswith("--") and "-" in n[2:] and "/" not in n
+    ]
+    return click.option(*names, *aliases, **kwargs)
+
+
+def config_option(func: Callable) -> Callable:
+    return click.option(
+        "--config",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        is_eager=True,
+        expose_value=False,
+        callback=_load_config,
+        help="YAML or TOML file whose keys set any option of this command.",
+    )(func)
+
+
+def training_options(
+    num_epochs: float, batch_size: int, learning_rate: float, max_seq_length: int
+) -> Callable:
+    """The fine-tuning flags of the guide (and a few more), with per-command defaults."""
+    decorators = [
+        option("--num-epochs", type=float, default=num_epochs, show_default=True),
+        option("--batch-size", type=click.IntRange(1), default=batch_size, show_default=True),
+        option("--gradient-accumulation-steps", type=click.IntRange(1), default=1, show_default=True),
+        option("--learning-rate", type=float, default=learning_rate, show_default=True),
+        option("--max-seq-length", type=click.IntRange(16), default=max_seq_length, show_default=True),
+        option("--save-steps", type=click.IntRange(1), default=200, show_default=True),
+        option("--max-steps", type=int, default=-1, help="Stop after this many steps (-1: epochs decide)."),
+        option("--lora-r", type=click.IntRange(1), default=8, show_default=True),
+        option("--lora-alpha", type=click.IntRange(1), default=None, help="Default: 2 × r."),
+        option(
+            "--lora-targets",
+            default=",".join(LORA_TARGETS),
+            show_default=True,
+            help="Comma-separated module names to adapt.",
+        ),
+        option("--seed", type=int, default=0, show_default=True),
+        option("--resume", is_flag=True, help="Continue from the last checkpoint in the output dir."),
+        option(
+            "--precision",
+            type=click.Choice(["auto", "bf16", "fp32"]),
+            default="auto",
+            show_default=True,
+            help="auto: bf16 autocast where the hardware has it.",
+        ),
+        option("--load-in-4bit", is_flag=True, help="QLoRA: load the base in 4 bits (CUDA GPUs only)."),
+        option("--gradient-checkpointing/--no-gradient-checkpointing", default=False, show_default=True),
+        config_option,
+    ]
+
+    def apply(func: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+def settings_from(model_name: str, output_dir: Path, options: dict[str, Any]) -> TrainSettings:
+    """TrainSettings from the parsed training options."""
+    return TrainSettings(
+        model_name=model_name,
+        output_dir=output_dir,
+        num_epochs=options["num_epochs"],
+        batch_size=options["batch_size"],
+        gradient_accumulation_steps=options["gradient_accumulation_steps"],
+        learning_rate=options["learning_rate"],
+        max_seq_length=options["max_seq_length"],
+        save_steps=options["save_steps"],
+        max_steps=options["max_steps"],
+        lora_r=options["lora_r"],
+        lora_alpha=options["lora_alpha"],
+        target_modules=tuple(t.strip() for t in options["lora_targets"].split(",") if t.strip()),
+        seed=options["seed"],
+        resume=options["resume"],
+        precision=options["precision"],
+        load_in_4bit=options["load_in_4bit"],
+        gradient_checkpointing=options["gradient_checkpointing"],
+    )

@@ -1,0 +1,1 @@
+"""Exporting trained models: GGUF files for llama.cpp, uploads to the Hugging Face hub."""

@@ -1,0 +1,111 @@
+"""The one prompt format: (tools, query) -> model input, calls -> model answer.
+
+Training, evaluation and the runtime all render through this module, so what a model sees at run
+time is byte for byte what it was trained on. Two styles:
+
+- ``full``: a system turn lists the tools as compact signatures (for the base model, which must
+  read the tools it is given, and for any model without a device adapter);
+- ``compact``: the system turn only names the device; the tools are implied by its adapter, which
+  makes prompts several times shorter (faster training and prefill).
+
+Models whose vocabulary has ChatML markers (``<|im_start|>``: SmolLM2, Qwen2.5) get bijou's own
+ChatML template, since their chat templates lack tool support or ``{% generation %}`` markers;
+other models go through their tokenizer's chat template.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .calls import Call, dumps
+
+FORMAT_VERSION = 1
+STYLES = ("full", "compact")
+INSTRUCTION = (
+    "You turn a spoken command into calls of the tools below. Answer with a JSON list of calls "
+    '[{"name": ..., "arguments": {...}}], in the order spoken, or [] if no tool applies.'
+)
+CHATML_START, CHATML_END = "<|im_start|>", "<|im_end|>"
+
+
+def _type_text(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return "|".join(json.dumps(v) if not isinstance(v, str) else v for v in schema["enum"])
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return f"list[{_type_text(schema.get('items', {}))}]"
+    if "minimum" in schema or "maximum" in schema:
+        return f"{kind} {schema.get('minimum', '')}..{schema.get('maximum', '')}"
+    return str(kind)
+
+
+def signature(tool: dict[str, Any]) -> str:
+    """A tool as one compact line: ``name(param: type, opt?: type = default) - description``."""
+    params = tool["parameters"]
+    required = set(params.get("required", []))
+    parts = []
+    for name, schema in params.get("properties", {}).items():
+        mark = "" if name in required else "?"
+        default = f" = {json.dumps(schema['default'])}" if "default" in schema else ""
+        parts.append(f"{name}{mark}: {_type_text(schema)}{default}")
+    return f"{tool['name']}({', '.join(parts)}) - {tool['description']}"
+
+
+def system_text(tools: list[dict[str, Any]] | None, style: str, device: str | None = None) -> str:
+    """The system turn of a prompt in ``style``."""
+    if style == "compact":
+        return f"device: {device}"
+    lines = "\n".join(signature(t) for t in tools or [])
+    return f"{INSTRUCTION}\nTools:\n{lines}"
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """How prompts and answers are rendered for one tokenizer, in one style."""
+
+    style: str = "full"
+    device: str | None = None
+    chat_template: bool = False  # use the tokenizer's own chat template (non-ChatML models)
+    end_text: str = CHATML_END
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: Any, style: str = "full", device: str | None = None) -> PromptFormat:
+        if style not in STYLES:
+            raise ValueError(f"unknown prompt style {style!r} (expected one of {', '.join(STYLES)})")
+        if style == "compact" and not device:
+            raise ValueError("a compact prompt needs the device name")
+        vocab = tokenizer.get_vocab()
+        if CHATML_START in vocab and CHATML_END in vocab:
+            return cls(style, device)
+        return cls(style, device, chat_template=True, end_text=tokenizer.eos_token or "")
+
+    def prompt(self, tokenizer: Any, tools: list[dict[str, Any]] | None, query: str) -> str:
+        """The model input for ``query``, ending where the model's answer starts."""
+        system = system_text(tools, self.style, self.device)
+        if self.chat_template:
+            messages = [{"role": "system", "content": system}, {"role": "user", "content": query}]
+            return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return (
+            f"{self.shared_prefix(tools)}{CHATML_START}user\n{query}{CHATML_END}\n{CHATML_START}assistant\n"
+        )
+
+    def shared_prefix(self, tools: list[dict[str, Any]] | None) -> str | None:
+        """The text every prompt for ``tools`` starts with (the system turn), where it is known."""
+        if self.chat_template:
+            return None
+        return f"{CHATML_START}system\n{system_text(tools, self.style, self.device)}{CHATML_END}\n"
+
+    def answer(self, calls: list[Call]) -> str:
+        """The text a model is trained to produce for ``calls``, end marker included."""
+        return dumps(calls) + self.end_text
+
+    def describe(self) -> dict[str, Any]:
+        """What an adapter's manifest records of the format it was trained with."""
+        return {
+            "version": FORMAT_VERSION,
+            "style": self.style,
+            "device": self.device,
+            "chat_template": self.chat_template,
+        }

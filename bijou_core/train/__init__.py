@@ -1,0 +1,1 @@
+"""Fine-tuning with TRL + PEFT: the base model on function-calling data, device LoRA adapters."""

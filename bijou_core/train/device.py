@@ -1,0 +1,71 @@
+"""Training a device adapter: synthesize (or load) the device's data, train a LoRA, write manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..conformance import template_set
+from ..devices import Device, load_records
+from ..files import write_jsonl
+from ..prompt import PromptFormat
+from .manifest import model_identity
+from .sft import TrainResult, TrainSettings, load_base, save_adapter, train_lora
+
+DEFAULT_EXAMPLES = 3000
+
+
+def device_examples(
+    device: Device, data_path: Path | None, num_examples: int, seed: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The training records for ``device`` and a description of where they came from."""
+    if data_path is not None:
+        records = [r.to_json() for r in load_records(data_path, device.validator)]
+        return records, {"path": str(data_path), "records": len(records)}
+    records = template_set(device).generate(num_examples, seed=seed)
+    return records, {"synthesized": len(records), "seed": seed, "templates": device.templates_source}
+
+
+def train_device(
+    device: Device,
+    settings: TrainSettings,
+    data_path: Path | None = None,
+    num_examples: int = DEFAULT_EXAMPLES,
+    prompt_style: str = "compact",
+) -> tuple[TrainResult, dict[str, Any]]:
+    """Train ``device``'s adapter into ``settings.output_dir``; returns the result and the manifest."""
+    records, data = device_examples(device, data_path, num_examples, settings.seed)
+    output = Path(settings.output_dir)
+    if data_path is None:
+        write_jsonl(output / "train.jsonl", records)
+    tokenizer, model, source = load_base(settings.model_name, settings.load_in_4bit)
+    fmt = PromptFormat.for_tokenizer(tokenizer, prompt_style, device.name)
+    prompts = [fmt.prompt(tokenizer, device.tools, r["query"]) for r in records]
+    completions = [fmt.answer(r["answers"]) for r in records]
+    prefix = fmt.shared_prefix(device.tools)
+    result, peft_model, tokenizer = train_lora(
+        settings, prompts, completions, tokenizer, model, shared_prefix=prefix
+    )
+    manifest = {
+        "kind": "adapter",
+        "bijou_version": __version__,
+        "device": device.name,
+        "device_version": device.version,
+        "plugin_package": device.package,
+        "tools_hash": device.tools_hash,
+        "base_model": model_identity(settings.model_name, source),
+        "prompt_format": fmt.describe(),
+        "data": data,
+        "training": result.describe(settings),
+        "eval": None,
+    }
+    if peft_model is not None and _is_main_process():
+        save_adapter(peft_model, tokenizer, output, manifest)
+    return result, manifest
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0

@@ -1,0 +1,264 @@
+"""LoRA supervised fine-tuning with TRL's SFTTrainer and PEFT, shared by base and adapter training.
+
+Examples are prompt/completion pairs rendered by :mod:`bijou_core.prompt`, so the loss covers the
+answer tokens only, and TRL's fused LM head projects only those positions onto the vocabulary
+(the prompt never pays for full-vocabulary scores). On a CPU: bf16 autocast where the processor
+has it, no gradient checkpointing (it costs ~20% here and memory is plentiful), batches grouped by
+length to cut padding.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import BijouError
+from ..models import resolve_model
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+@dataclass
+class TrainSettings:
+    """Every training option; the CLI flags map one to one onto these fields."""
+
+    model_name: str
+    output_dir: Path
+    num_epochs: float = 2.0
+    batch_size: int = 8
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 5e-4
+    max_seq_length: int = 512
+    save_steps: int = 200
+    max_steps: int = -1
+    lora_r: int = 8
+    lora_alpha: int | None = None
+    lora_dropout: float = 0.0
+    target_modules: tuple[str, ...] = LORA_TARGETS
+    seed: int = 0
+    resume: bool = False
+    precision: str = "auto"  # auto | bf16 | fp32
+    load_in_4bit: bool = False
+    gradient_checkpointing: bool = False
+    logging_steps: int = 10
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["output_dir"] = str(self.output_dir)
+        data["target_modules"] = list(self.target_modules)
+        return data
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced and measured."""
+
+    output: Path
+    steps: int
+    epochs: float
+    train_loss: float
+    seconds: float
+    tokens: int
+    world_size: int
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+    def describe(self, settings: TrainSettings) -> dict[str, Any]:
+        """The settings and the measured figures, as manifests record them."""
+        return {
+            **settings.to_json(),
+            "steps": self.steps,
+            "epochs": self.epochs,
+            "train_loss": self.train_loss,
+            "seconds": round(self.seconds, 1),
+            "tokens": self.tokens,
+            "tokens_per_second": round(self.tokens_per_second, 1),
+            "world_size": self.world_size,
+        }
+
+
+def use_bf16(precision: str) -> bool:
+    """bf16 autocast when asked, or by default where the hardware runs it fast."""
+    import torch
+
+    if precision == "fp32":
+        return False
+    if torch.cuda.is_available():
+        supported = torch.cuda.is_bf16_supported()
+    else:
+        supported = bool(getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")().startswith("AVX512"))
+    if precision == "bf16" and not supported and torch.cuda.is_available():
+        raise BijouError("--precision bf16: this GPU does not support bf16; use --precision fp32")
+    return precision == "bf16" or supported
+
+
+def load_base(model_name: str, load_in_4bit: bool = False):
+    """Tokenizer and model for training; 4-bit loading is a GPU option with a clear refusal on CPU."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve_model(model_name)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    if load_in_4bit:
+        if not torch.cuda.is_available():
+            raise BijouError("--load-in-4bit needs a CUDA GPU (bitsandbytes); this machine has none")
+        from transformers import BitsAndBytesConfig
+
+        kwargs = {
+            "quantization_config": BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_compute_dtype=torch.bfloat16,
+                bnb_4bit_use_double_quant=True,
+            ),
+            "device_map": {"": int(os.environ.get("LOCAL_RANK", 0))},
+        }
+    model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    if load_in_4bit:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model)
+    return tokenizer, model, source
+
+
+def _last_checkpoint(folder: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+
+
+def train_lora(
+    settings: TrainSettings,
+    prompts: list[str],
+    completions: list[str],
+    tokenizer=None,
+    model=None,
+    trainer_class: type | None = None,
+    shared_prefix: str | None = None,
+) -> tuple[TrainResult, Any, Any]:
+    """Train a LoRA adapter on prompt/completion pairs; returns the result, the PEFT model, tokenizer.
+
+    Checkpoints go to ``output_dir/checkpoints`` every ``save_steps``; ``resume`` continues from the
+    last one. The caller saves the final adapter (see :func:`save_adapter`). ``trainer_class``
+    defaults to :class:`AnswerOnlySFTTrainer` (benchmarks pass TRL's own SFTTrainer to compare).
+    ``shared_prefix``: text every prompt starts with, run once per batch (see that trainer).
+    """
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from trl import SFTConfig
+
+    from .answer_only import AnswerOnlySFTTrainer
+
+    if not prompts:
+        raise BijouError("no training examples")
+    if tokenizer is None or model is None:
+        tokenizer, model, _ = load_base(settings.model_name, settings.load_in_4bit)
+    torch.manual_seed(settings.seed)
+    checkpoints = Path(settings.output_dir) / "checkpoints"
+    resume_from = _last_checkpoint(checkpoints) if settings.resume else None
+    if settings.resume and resume_from is None:
+        raise BijouError(f"--resume: no checkpoint under {checkpoints}")
+    dataset = Dataset.from_dict({"prompt": prompts, "completion": completions})
+    config = SFTConfig(
+        output_dir=str(checkpoints),
+        num_train_epochs=settings.num_epochs,
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        learning_rate=settings.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        max_length=settings.max_seq_length,
+        completion_only_loss=True,
+        train_sampling_strategy="group_by_length",
+        bf16=use_bf16(settings.precision),
+        gradient_checkpointing=settings.gradient_checkpointing,
+        save_steps=settings.save_steps,
+        save_total_limit=2,
+        logging_steps=settings.logging_steps,
+        report_to=[],
+        seed=settings.seed,
+        data_seed=settings.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_pin_memory=torch.cuda.is_available(),
+        ddp_find_unused_parameters=False,
+        **settings.extra,
+    )
+    lora = LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha or 2 * settings.lora_r,
+        lora_dropout=settings.lora_dropout,
+        target_modules=list(settings.target_modules),
+        task_type="CAUSAL_LM",
+    )
+    trainer_class = trainer_class or AnswerOnlySFTTrainer
+    extra = {}
+    if shared_prefix and issubclass(trainer_class, AnswerOnlySFTTrainer):
+        extra["shared_prefix"] = tokenizer(shared_prefix, add_special_tokens=False).input_ids
+    trainer = trainer_class(
+        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=lora, **extra
+    )
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    seconds = time.perf_counter() - started
+    state = trainer.state
+    result = TrainResult(
+        output=Path(settings.output_dir),
+        steps=state.global_step,
+        epochs=float(state.epoch or 0.0),
+        train_loss=float(output.training_loss),
+        seconds=seconds,
+        tokens=int(trainer._total_train_tokens),
+        world_size=trainer.accelerator.num_processes,
+    )
+    return result, trainer.model, tokenizer
+
+
+def save_adapter(model, tokenizer, folder: Path, manifest: dict[str, Any]) -> None:
+    """Write the adapter, its tokenizer and its manifest into ``folder``; the manifest comes last,
+    so a folder with a manifest is always complete."""
+    from .manifest import write_manifest
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".adapter.", dir=folder))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (folder / "bijou-manifest.json").unlink(missing_ok=True)
+        for item in tmp.iterdir():
+            os.replace(item, folder / item.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    write_manifest(folder, manifest)
+
+
+def save_merged(model, tokenizer, folder: Path, manifest: dict[str, Any]) -> None:
+    """Merge the LoRA weights into the base and write a plain model folder atomically."""
+    from .manifest import write_manifest
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        merged = model.merge_and_unload()
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        write_manifest(tmp, manifest)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

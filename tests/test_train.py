@@ -1,0 +1,285 @@
+"""Training a device adapter and evaluating it, on a tiny model built in the test."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from datasets import Dataset
+from trl import SFTConfig, SFTTrainer
+
+from bijou_core.cli import main
+from bijou_core.evaluate.metrics import summarize
+from bijou_core.train.answer_only import AnswerOnlySFTTrainer
+from bijou_core.train.sft import TrainResult
+
+
+def run(*args: str):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    return result
+
+
+def test_answer_only_loss_equals_trl_loss(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    data = Dataset.from_dict(
+        {
+            "prompt": [
+                "<|im_start|>user\nlights off<|im_end|>\n<|im_start|>assistant\n",
+                "<|im_start|>user\nset the lamp to forty percent please<|im_end|>\n<|im_start|>assistant\n",
+            ],
+            "completion": ['[{"name": "set_light", "arguments": {"on": false}}]<|im_end|>', "[]<|im_end|>"],
+        }
+    )
+    args = SFTConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=2,
+        report_to=[],
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+    )
+    trainer = AnswerOnlySFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert (batch["labels"] != -100).sum() < batch["attention_mask"].sum()  # the prompt is not scored
+    ours = trainer.compute_loss(trainer.model, dict(batch))
+    reference = SFTTrainer.compute_loss(trainer, trainer.model, dict(batch))
+    torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-5)
+    ours.backward()
+    assert trainer.model.model.layers[0].self_attn.q_proj.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.slow
+def test_train_resume_and_evaluate_a_device_adapter(lamp_cli, tiny_model_dir, tmp_path, bijou_cache):
+    out = tmp_path / "adapters" / "lamp"
+    common = [
+        "devices",
+        "train",
+        "lamp",
+        "--base",
+        tiny_model_dir,
+        "--output-dir",
+        out,
+        "--num-examples",
+        60,
+        "--batch-size",
+        8,
+        "--save-steps",
+        2,
+        "--no-eval",
+    ]
+    result = run(*common, "--max-steps", 2)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "bijou-manifest.json").read_text())
+    assert manifest["device"] == "lamp" and manifest["device_version"] == "1.2.3"
+    assert manifest["prompt_format"]["style"] == "compact"
+    assert manifest["base_model"]["source"] == str(tiny_model_dir)
+    assert manifest["training"]["steps"] == 2 and manifest["training"]["tokens"] > 0
+    assert manifest["data"] == {"synthesized": 60, "seed": 0, "templates": "<lamp templates>"}
+    assert (out / "adapter_model.safetensors").is_file() and (out / "train.jsonl").is_file()
+
+    result = run(*common, "--max-steps", 4, "--resume")
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "bijou-manifest.json").read_text())["training"]["steps"] == 4
+
+    report = tmp_path / "eval.json"
+    result = run(
+        "devices",
+        "eval",
+        "lamp",
+        "--adapter",
+        out,
+        "--compare",
+        "--output",
+        report,
+        "--markdown",
+        tmp_path / "eval.md",
+        "--chart",
+        tmp_path / "eval.png",
+    )
+    assert result.exit_code == 0, result.output
+    results = json.loads(report.read_text())
+    assert [r["name"] for r in results["runs"]] == ["base", "base+adapter"]
+    for run_ in results["runs"]:
+        assert len(run_["examples"]) == 3
+        example = run_["examples"][0]
+        assert {"query", "expected", "predicted", "text", "latency_ms", "valid_json", "exact_match"} <= set(
+            example
+        )
+        recomputed = summarize(run_["examples"])
+        assert recomputed == run_["summary"]
+    assert "| exact_match % |" in (tmp_path / "eval.md").read_text()
+    assert (tmp_path / "eval.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_resume_without_checkpoint_and_config_errors(lamp_cli, tiny_model_dir, tmp_path):
+    result = run(
+        "devices",
+        "train",
+        "lamp",
+        "--base",
+        tiny_model_dir,
+        "--output-dir",
+        tmp_path / "none",
+        "--resume",
+        "--no-eval",
+    )
+    assert result.exit_code == 1
+    assert result.output.strip().endswith(
+        f"--resume: no checkpoint under {tmp_path / 'none' / 'checkpoints'}"
+    )
+    config = tmp_path / "train.yaml"
+    config.write_text("num_epochs: 3\nwarp_speed: 9\n")
+    result = run("devices", "train", "lamp", "--config", config)
+    assert result.exit_code == 1
+    assert result.output == f"Error: {config}: unknown option 'warp_speed' for 'bijou devices train'\n"
+
+
+def test_config_file_sets_options(lamp_cli, monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_train_device(device, settings, data_path, num_examples, prompt_style):
+        seen.update(settings=settings, num_examples=num_examples, prompt_style=prompt_style)
+        return TrainResult(settings.output_dir, 0, 0.0, 0.0, 1.0, 0, 1), None
+
+    monkeypatch.setattr("bijou_core.train.device.train_device", fake_train_device)
+    config = tmp_path / "train.toml"
+    config.write_text('num-epochs = 3\nlearning_rate = 2e-4\nprompt_style = "full"\nnum_examples = 500\n')
+    result = run("devices", "train", "lamp", "--config", config, "--lora-r", 16)
+    assert result.exit_code == 0, result.output
+    assert seen["settings"].num_epochs == 3 and seen["settings"].learning_rate == 2e-4
+    assert seen["settings"].lora_r == 16 and seen["num_examples"] == 500 and seen["prompt_style"] == "full"
+
+
+def test_four_bit_refused_on_cpu(lamp_cli, tiny_model_dir, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = run(
+        "devices",
+        "train",
+        "lamp",
+        "--base",
+        tiny_model_dir,
+        "--output-dir",
+        tmp_path / "a",
+        "--load-in-4bit",
+        "--no-eval",
+    )
+    assert result.output == "Error: --load-in-4bit needs a CUDA GPU (bitsandbytes); this machine has none\n"
+
+
+@pytest.mark.slow
+def test_base_prepare_train_then_adapter_on_the_merged_base(lamp_cli, tiny_model_dir, tmp_path):
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM
+
+    data = tmp_path / "data"
+    sample = Path(__file__).parent / "data" / "xlam_sample.json"
+    assert run("base", "prepare", "--dataset", sample, "--output-dir", data).exit_code == 0
+    models = tmp_path / "models" / "bijou-base"
+    result = run(
+        "base",
+        "train",
+        "--model_name",
+        tiny_model_dir,
+        "--data_path",
+        data,
+        "--output_dir",
+        models,
+        "--max-steps",
+        2,
+        "--batch-size",
+        2,
+        "--max-seq-length",
+        512,
+    )
+    assert result.exit_code == 0, result.output
+    final = models / "final"
+    manifest = json.loads((final / "bijou-manifest.json").read_text())
+    assert manifest["kind"] == "base" and manifest["training"]["steps"] == 2
+    assert manifest["prompt_format"]["style"] == "full"
+    merged = AutoModelForCausalLM.from_pretrained(final)
+    assert not any("lora" in name for name, _ in merged.named_parameters())
+
+    adapter = tmp_path / "adapters" / "lamp"
+    result = run(
+        "devices",
+        "train",
+        "lamp",
+        "--base",
+        final,
+        "--output-dir",
+        adapter,
+        "--num-examples",
+        30,
+        "--max-steps",
+        1,
+        "--no-eval",
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((adapter / "bijou-manifest.json").read_text())["base_model"]["source"] == str(final)
+
+
+def test_base_train_data_errors(tmp_path):
+    result = run("base", "train", "--data-path", tmp_path / "missing")
+    assert (
+        result.output
+        == f"Error: {tmp_path / 'missing'}: no such file or folder (run 'bijou base prepare' first)\n"
+    )
+    bad = tmp_path / "bad_train.jsonl"
+    bad.write_text('{"query": "hi", "answers": []}\n')
+    result = run("base", "train", "--data-path", bad)
+    assert (
+        result.output == f"Error: {bad}:1: $: 'tools' is a required property for base-model training data\n"
+    )
+
+
+def test_shared_prefix_gives_the_same_loss_and_gradients(tiny_model_dir, tmp_path):
+    from toy_plugin import TOOLS
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from bijou_core.prompt import PromptFormat
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    fmt = PromptFormat.for_tokenizer(tok, "full")
+    queries = ["lights off", "set the lamp to forty percent please", "what's the weather"]
+    answers = [
+        [{"name": "set_light", "arguments": {"on": False}}],
+        [{"name": "set_brightness", "arguments": {"percent": 40}}],
+        [],
+    ]
+    data = Dataset.from_dict(
+        {
+            "prompt": [fmt.prompt(tok, TOOLS, q) for q in queries],
+            "completion": [fmt.answer(a) for a in answers],
+        }
+    )
+    args = SFTConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=3,
+        report_to=[],
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+    )
+    prefix = tok(fmt.shared_prefix(TOOLS), add_special_tokens=False).input_ids
+    results = []
+    for shared in (None, prefix):
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+        trainer = AnswerOnlySFTTrainer(
+            model=model, args=args, train_dataset=data, processing_class=tok, shared_prefix=shared
+        )
+        batch = next(iter(trainer.get_train_dataloader()))
+        assert trainer._prefix_applies(batch["input_ids"]) == (shared is not None)
+        loss = trainer.compute_loss(trainer.model, dict(batch))
+        loss.backward()
+        grad = trainer.model.model.layers[0].self_attn.k_proj.weight.grad.clone()
+        results.append((loss.detach(), grad))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-3, atol=1e-6)

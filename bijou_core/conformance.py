@@ -42,34 +42,37 @@ def _alternatives(words: list[str]) -> str:
     return "|".join(re.escape(f) for f in forms)
 
 
-def _slot_pattern(templates: TemplateSet, tool: str, param: str) -> str:
-    """What a slot may stand for: its spoken values, any number, or any text for free-text slots
-    (so that an eval query copying a phrasing with a new contact or message is still caught)."""
+def _slot_pattern(templates: TemplateSet, tool: str, param: str, wording: int) -> str:
+    """What a slot may stand for: its spoken values, any number, or, in a phrasing with at least
+    three fixed words, any text for a free-text slot (so that an eval query copying the phrasing
+    with a new contact or message is still caught, while "text {contact} {message}" does not
+    swallow every command that starts with "text")."""
     schema = templates.tools[tool]["parameters"]["properties"][param]
     forms = templates.spoken_forms(tool, param)
     if forms is None:
         return NUMBER
-    if schema.get("type") == "string" and "enum" not in schema:
+    if schema.get("type") == "string" and "enum" not in schema and wording >= 3:
         return ".+?"
     return f"(?:{_alternatives(forms)})"
 
 
 def phrasing_patterns(templates: TemplateSet) -> list[tuple[re.Pattern[str], str]]:
     """A regex per phrasing matching every command it can produce: its text with each slot as the
-    slot's spoken values (numbers as digits or words, free text as any words), optionally opened and
-    closed by fillers. Phrasings made of slots alone are left out."""
+    slot's spoken values (numbers as digits or words; free text, see :func:`_slot_pattern`),
+    optionally opened and closed by fillers. Phrasings made of slots alone are left out."""
     prefix = f"(?:(?:{_alternatives(templates.prefixes)}) )*"
     suffix = f"(?: (?:{_alternatives(templates.suffixes)}))*"
     patterns = []
     for tool, phrasings in templates.phrasings.items():
         for p in phrasings:
             parts = SLOT.split(p.text)  # literal text at even positions, slot names at odd ones
-            if not any(normalize_query(part) for part in parts[::2]):
+            wording = sum(len(normalize_query(part).split()) for part in parts[::2])
+            if not wording:
                 continue  # a phrasing of slots alone says nothing about wording
             pieces = []
             for i, part in enumerate(parts):
                 if i % 2:
-                    pieces.append(_slot_pattern(templates, tool, part))
+                    pieces.append(_slot_pattern(templates, tool, part, wording))
                 else:
                     pieces.append(re.escape(normalize_query(part)))
             body = " ?".join(piece for piece in pieces if piece)
@@ -111,11 +114,13 @@ def _check_samples(device: Device) -> str:
 def _check_eval_set(device: Device) -> str:
     records = device.eval_set
     none = sum(1 for r in records if not r.answers)
-    patterns = phrasing_patterns(template_set(device))
+    templates = template_set(device)
+    patterns = phrasing_patterns(templates)
+    no_tool = {normalize_query(q): f"no_tool[{i}]" for i, q in enumerate(templates.no_tool)}
     copied = []
     for record in records:
         query = normalize_query(record.query)
-        where = next((w for pattern, w in patterns if pattern.match(query)), None)
+        where = no_tool.get(query) or next((w for pattern, w in patterns if pattern.match(query)), None)
         if where is not None:
             copied.append(f"{record.source}:{record.line}: {record.query!r} is produced by template {where}")
     if copied:

@@ -263,7 +263,10 @@ def data_folder(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "data"
     (folder / "possible_answer").mkdir(parents=True)
     entry = parallel_entry()
-    tests = [{"id": f"parallel_multiple_{i}", "question": [], "function": entry.functions} for i in range(3)]
+    question = [[{"role": "user", "content": "set a 10 minute timer and get the nyc forecast"}]]
+    tests = [
+        {"id": f"parallel_multiple_{i}", "question": question, "function": entry.functions} for i in range(3)
+    ]
     truth = [{"id": t["id"], "ground_truth": entry.answers} for t in tests]
     write_jsonl(folder / "BFCL_v4_parallel_multiple.json", tests)
     write_jsonl(folder / "possible_answer" / "BFCL_v4_parallel_multiple.json", truth)
@@ -340,10 +343,18 @@ def test_cli_bad_input_is_one_line(data_folder, tmp_path):
         assert result.output == f"Error: {bad}:2: {message}\n"
 
 
-def test_cli_model_runs_are_not_wired_yet(data_folder, tmp_path):
-    result = run("--category", "parallel_multiple", "--model", "some/model")
-    assert result.exit_code == 1
-    assert result.output.startswith("Error: model-driven BFCL runs need the training/eval engine")
+def test_cli_runs_a_model_on_the_category(data_folder, tiny_model_dir, tmp_path):
+    assert (
+        bfcl.load_category("parallel_multiple")[0].query == "set a 10 minute timer and get the nyc forecast"
+    )
+    output = tmp_path / "verdicts.json"
+    result = run(
+        "--category", "parallel_multiple", "--model", str(tiny_model_dir), "--limit", "2", "-o", str(output)
+    )
+    assert result.exit_code == 0, result.output
+    verdicts = json.loads(output.read_text())
+    assert verdicts["summary"]["total"] == 2 and len(verdicts["results"]) == 2
+    assert set(verdicts["model"]["texts"]) == {"parallel_multiple_0", "parallel_multiple_1"}
     result = run(
         "--category", "parallel_multiple", "--model", "m", "--predictions", str(tmp_path / "p.jsonl")
     )

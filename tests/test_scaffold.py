@@ -267,8 +267,9 @@ def bijou(site: Path, cwd: Path, device: str, *args: str) -> subprocess.Complete
     return run_with(site, command, cwd, BIJOU_LOAD_PLUGINS=device)
 
 
-def check_installed(package: Path, name: str, site: Path, cwd: Path) -> None:
-    """The installed plugin is listed, conforms, synthesizes data and passes its own tests."""
+def check_installed(package: Path, name: str, site: Path, cwd: Path, model_dir: Path) -> None:
+    """The installed plugin is listed, conforms, synthesizes data, trains and evaluates an adapter
+    (on a tiny model) and passes its own tests."""
     pip_install(package, site)
     listed = json.loads(bijou(site, cwd, name, "devices", "list", "--json").stdout)
     assert [(d["name"], d["package"], d["status"]) for d in listed] == [(name, f"bijou-{name}", "ok")]
@@ -288,6 +289,48 @@ def check_installed(package: Path, name: str, site: Path, cwd: Path) -> None:
     assert synth.returncode == 0, synth.stderr
     assert len(list(iter_jsonl(out))) == 300
 
+    adapter = cwd / "adapters" / name
+    trained = bijou(
+        site,
+        cwd,
+        name,
+        "devices",
+        "train",
+        name,
+        "--base",
+        str(model_dir),
+        "--data-path",
+        str(out),
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--output-dir",
+        str(adapter),
+        "--no-eval",
+    )
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    assert json.loads((adapter / "bijou-manifest.json").read_text())["device"] == name
+    results = cwd / "eval.json"
+    evaluated = bijou(
+        site,
+        cwd,
+        name,
+        "devices",
+        "eval",
+        name,
+        "--adapter",
+        str(adapter),
+        "--compare",
+        "--limit",
+        "3",
+        "--output",
+        str(results),
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    runs = json.loads(results.read_text())["runs"]
+    assert [(r["name"], r["summary"]["examples"]) for r in runs] == [("base", 3), ("base+adapter", 3)]
+
     tests = run_with(site, [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], package)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert " passed" in tests.stdout and "failed" not in tests.stdout
@@ -295,21 +338,21 @@ def check_installed(package: Path, name: str, site: Path, cwd: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", ["example", "openai-tools"])
-def test_scaffolded_plugin_installs_and_passes_everything(tmp_path, seed):
+def test_scaffolded_plugin_installs_and_passes_everything(tmp_path, seed, tiny_model_dir, bijou_cache):
     args = ["--output-dir", str(tmp_path)]
     if seed == "openai-tools":
         (tmp_path / "tools.json").write_text(json.dumps(OPENAI_TOOLS))
         args += ["--tools", str(tmp_path / "tools.json")]
     assert new("e2e-ring", *args).exit_code == 0
-    check_installed(tmp_path / "bijou-e2e-ring", "e2e-ring", tmp_path / "site", tmp_path)
+    check_installed(tmp_path / "bijou-e2e-ring", "e2e-ring", tmp_path / "site", tmp_path, tiny_model_dir)
 
 
 @pytest.mark.slow
-def test_smart_ring_example_installs_and_passes_everything(tmp_path):
+def test_smart_ring_example_installs_and_passes_everything(tmp_path, tiny_model_dir, bijou_cache):
     package = tmp_path / "bijou-smart-ring"
     shutil.copytree(  # a copy, so that building leaves nothing in the repository
         ROOT / "examples" / "bijou-smart-ring",
         package,
         ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".*_cache"),
     )
-    check_installed(package, "smart-ring", tmp_path / "site", tmp_path)
+    check_installed(package, "smart-ring", tmp_path / "site", tmp_path, tiny_model_dir)

@@ -9,6 +9,7 @@ from ..errors import BijouError
 from . import device_training, devices, models_cmd, plugin_cmd, plugins_cmd
 from .base import base
 from .eval_cmd import eval_group
+from .export_cmd import export
 
 
 class BijouGroup(click.Group):
@@ -33,5 +34,6 @@ main.add_command(plugin_cmd.plugin)
 main.add_command(models_cmd.models)
 main.add_command(base)
 main.add_command(eval_group)
+main.add_command(export)
 
 __all__ = ["main", "device_training"]

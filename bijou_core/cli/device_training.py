@@ -9,6 +9,7 @@ import click
 
 from ..models import DEFAULT_MODEL
 from ..prompt import STYLES
+from ..train.device import DEFAULT_EXAMPLES
 from .devices import _registry, devices
 from .options import config_option, option, settings_from, training_options
 
@@ -39,7 +40,7 @@ def _print_summary(results: dict[str, Any]) -> None:
 @option(
     "--num-examples",
     type=click.IntRange(1),
-    default=3000,
+    default=DEFAULT_EXAMPLES,
     show_default=True,
     help="How many examples to synthesize when no --data-path is given.",
 )
@@ -58,7 +59,7 @@ def _print_summary(results: dict[str, Any]) -> None:
     show_default=True,
     help="Score the adapter on the device's eval set and record it in the manifest.",
 )
-@training_options(num_epochs=2, batch_size=16, learning_rate=1e-3, max_seq_length=256)
+@training_options(num_epochs=1, batch_size=8, learning_rate=1e-3, max_seq_length=1024)
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -75,6 +76,7 @@ def train(
     from ..evaluate.run import evaluate_device
     from ..train.device import train_device
     from ..train.manifest import write_manifest
+    from ..train.sft import is_main_process
 
     dev = _registry(ctx).get(device)
     output_dir = output_dir or Path("adapters") / dev.name
@@ -85,7 +87,7 @@ def train(
         f"{result.epochs:.2f} epochs, loss {result.train_loss:.3f}, {result.tokens_per_second:.0f} tokens/s "
         f"-> {output_dir}"
     )
-    if run_eval and manifest:
+    if run_eval and manifest and is_main_process():
         results = evaluate_device(dev, adapter=output_dir)
         manifest["eval"] = {"dataset": results["dataset"], **results["runs"][-1]["summary"]}
         write_manifest(output_dir, manifest)

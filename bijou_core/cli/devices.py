@@ -155,7 +155,7 @@ def _templates_for_schema(schema: Path, templates: Path | None) -> TemplateSet:
     show_default=True,
     help="Share of each tool's phrasings held out for --test-output.",
 )
-@click.option("--no-tool-share", type=click.FloatRange(0, 0.5), default=0.1, show_default=True)
+@click.option("--no-tool-share", type=click.FloatRange(0, 0.5), default=0.15, show_default=True)
 @click.option("--multi-share", type=click.FloatRange(0, 0.5), default=0.1, show_default=True)
 @click.pass_context
 def synth(

@@ -8,7 +8,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import BijouError
 from ..evaluate import bfcl
 from ..files import write_json
 
@@ -22,7 +21,12 @@ def eval_group() -> None:
 
 @eval_group.command("bfcl")
 @click.option("--category", type=click.Choice(bfcl.CATEGORIES), required=True, help="The BFCL test category.")
-@click.option("--model", help="A model to run on the category (needs the eval engine).")
+@click.option("--model", help="A model to run on the category: a registered name, a folder or a hub id.")
+@click.option(
+    "--adapter",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A LoRA adapter for --model.",
+)
 @click.option(
     "--predictions",
     type=click.Path(path_type=Path),
@@ -39,6 +43,7 @@ def eval_group() -> None:
 def bfcl_command(
     category: str,
     model: str | None,
+    adapter: Path | None,
     predictions: Path | None,
     output: Path | None,
     limit: int | None,
@@ -47,14 +52,17 @@ def bfcl_command(
     """Score function calls on a BFCL category with the official AST checker's semantics."""
     if (model is None) == (predictions is None):
         raise click.UsageError("give either --model NAME or --predictions FILE")
-    if model is not None:
-        raise BijouError(
-            "model-driven BFCL runs need the training/eval engine, which is not wired into "
-            "'bijou eval bfcl' yet; score a predictions file with --predictions FILE"
-        )
     entries = bfcl.load_category(category)
-    predicted = bfcl.load_predictions(predictions)
-    results = bfcl.score(category, entries, predicted, str(predictions), limit, underscore_to_dot)
+    if model is not None:
+        from ..evaluate.bfcl_run import predict
+
+        predicted, texts = predict(model, entries[:limit], adapter)
+        source = model
+    else:
+        predicted, texts, source = bfcl.load_predictions(predictions), None, str(predictions)
+    results = bfcl.score(category, entries, predicted, source, limit, underscore_to_dot)
+    if texts is not None:
+        results["model"] = {"model": model, "adapter": str(adapter) if adapter else None, "texts": texts}
     if output is not None:
         write_json(output, results)
     failures = [r for r in results["results"] if not r["valid"]]

@@ -64,7 +64,7 @@ def training_options(
         option("--max-seq-length", type=click.IntRange(16), default=max_seq_length, show_default=True),
         option("--save-steps", type=click.IntRange(1), default=200, show_default=True),
         option("--max-steps", type=int, default=-1, help="Stop after this many steps (-1: epochs decide)."),
-        option("--lora-r", type=click.IntRange(1), default=8, show_default=True),
+        option("--lora-r", type=click.IntRange(1), default=16, show_default=True),
         option("--lora-alpha", type=click.IntRange(1), default=None, help="Default: 2 × r."),
         option(
             "--lora-targets",

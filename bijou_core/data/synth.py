@@ -251,7 +251,7 @@ class TemplateSet:
         self,
         num_examples: int,
         seed: int = 0,
-        no_tool_share: float = 0.1,
+        no_tool_share: float = 0.15,
         multi_share: float = 0.1,
         exclude: Iterable[str] = (),
     ) -> list[dict[str, Any]]:

@@ -52,6 +52,7 @@ class Entry:
     id: str
     functions: list[dict[str, Any]]
     answers: list[Answer]
+    query: str = ""
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ def load_category(category: str) -> list[Entry]:
     if not tests:
         raise BijouError(f"{path}: no entries")
     if category == "irrelevance":
-        return [Entry(t["id"], t["function"], []) for t in tests]
+        return [Entry(t["id"], t["function"], [], _query(t)) for t in tests]
     answer_path = folder / "possible_answer" / path.name
     truth = {r["id"]: r["ground_truth"] for r in _records(answer_path, ("id", "ground_truth"))}
     entries = []
@@ -127,8 +128,15 @@ def load_category(category: str) -> list[Entry]:
         for answer in truth[test["id"]]:
             if not names.issuperset(answer):
                 raise BijouError(f"{answer_path}: {test['id']}: answer names a function not in {path.name}")
-        entries.append(Entry(test["id"], test["function"], truth[test["id"]]))
+        entries.append(Entry(test["id"], test["function"], truth[test["id"]], _query(test)))
     return entries
+
+
+def _query(test: dict[str, Any]) -> str:
+    """The user's request of a single-turn BFCL test (its last user message)."""
+    turns = test.get("question") or [[]]
+    users = [m.get("content", "") for m in turns[0] if isinstance(m, dict) and m.get("role") == "user"]
+    return users[-1] if users else ""
 
 
 # -- predictions ------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ KEEP_FILES = (CONVERT_MODEL, CONVERT_LORA, "LICENSE")
 KEEP_DIRS = ("conversion/", "gguf-py/gguf/", "models/templates/")
 REQUIRED = (CONVERT_MODEL, CONVERT_LORA, "conversion/__init__.py", "gguf-py/gguf/__init__.py")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def llama_cpp_version() -> str:

@@ -11,7 +11,7 @@ from ..files import iter_jsonl
 from ..prompt import PromptFormat
 from ..schema import CallValidator, check_format, check_tools
 from .manifest import model_identity
-from .sft import TrainResult, TrainSettings, load_base, save_merged, train_lora
+from .sft import TrainResult, TrainSettings, is_main_process, load_base, save_merged, train_lora
 
 
 def training_file(data_path: Path) -> Path:
@@ -66,5 +66,6 @@ def train_base(
         "training": result.describe(settings),
     }
     final = Path(settings.output_dir) / "final"
-    save_merged(peft_model, tokenizer, final, manifest)
+    if is_main_process():
+        save_merged(peft_model, tokenizer, final, manifest)
     return result, manifest, final

@@ -11,9 +11,9 @@ from ..devices import Device, load_records
 from ..files import write_jsonl
 from ..prompt import PromptFormat
 from .manifest import model_identity
-from .sft import TrainResult, TrainSettings, load_base, save_adapter, train_lora
+from .sft import TrainResult, TrainSettings, is_main_process, load_base, save_adapter, train_lora
 
-DEFAULT_EXAMPLES = 3000
+DEFAULT_EXAMPLES = 3600
 
 
 def device_examples(
@@ -60,12 +60,6 @@ def train_device(
         "training": result.describe(settings),
         "eval": None,
     }
-    if peft_model is not None and _is_main_process():
+    if is_main_process():
         save_adapter(peft_model, tokenizer, output, manifest)
     return result, manifest
-
-
-def _is_main_process() -> bool:
-    import os
-
-    return int(os.environ.get("RANK", "0")) == 0

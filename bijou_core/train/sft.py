@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import BijouError
 from ..models import resolve_model
 
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj")
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 @dataclass
@@ -36,7 +36,7 @@ class TrainSettings:
     max_seq_length: int = 512
     save_steps: int = 200
     max_steps: int = -1
-    lora_r: int = 8
+    lora_r: int = 16
     lora_alpha: int | None = None
     lora_dropout: float = 0.0
     target_modules: tuple[str, ...] = LORA_TARGETS
@@ -98,6 +98,11 @@ def use_bf16(precision: str) -> bool:
     if precision == "bf16" and not supported and torch.cuda.is_available():
         raise BijouError("--precision bf16: this GPU does not support bf16; use --precision fp32")
     return precision == "bf16" or supported
+
+
+def is_main_process() -> bool:
+    """False on the other ranks of a multi-process (accelerate/torchrun) run."""
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def load_base(model_name: str, load_in_4bit: bool = False):
@@ -170,6 +175,7 @@ def train_lora(
     resume_from = _last_checkpoint(checkpoints) if settings.resume else None
     if settings.resume and resume_from is None:
         raise BijouError(f"--resume: no checkpoint under {checkpoints}")
+    _check_lengths(tokenizer, prompts, completions, settings.max_seq_length)
     dataset = Dataset.from_dict({"prompt": prompts, "completion": completions})
     config = SFTConfig(
         output_dir=str(checkpoints),
@@ -182,7 +188,7 @@ def train_lora(
         warmup_steps=0.05,
         max_length=settings.max_seq_length,
         completion_only_loss=True,
-        train_sampling_strategy="group_by_length",
+        train_sampling_strategy="random",
         bf16=use_bf16(settings.precision),
         gradient_checkpointing=settings.gradient_checkpointing,
         save_steps=settings.save_steps,
@@ -224,6 +230,22 @@ def train_lora(
         world_size=trainer.accelerator.num_processes,
     )
     return result, trainer.model, tokenizer
+
+
+def _check_lengths(tokenizer, prompts: list[str], completions: list[str], max_length: int) -> None:
+    """Refuse examples that would lose their answer to truncation (TRL would drop them silently)."""
+    lengths = [
+        len(ids)
+        for ids in tokenizer(
+            [p + c for p, c in zip(prompts, completions, strict=True)], add_special_tokens=False
+        ).input_ids
+    ]
+    too_long = [n for n in lengths if n > max_length]
+    if too_long:
+        raise BijouError(
+            f"{len(too_long)} of {len(lengths)} examples are longer than --max-seq-length {max_length} "
+            f"(the longest has {max(too_long)} tokens): raise --max-seq-length"
+        )
 
 
 def save_adapter(model, tokenizer, folder: Path, manifest: dict[str, Any]) -> None:

@@ -43,7 +43,7 @@ def main(model_dir: str, out: str) -> None:
         precision="fp32",
     )
     result, peft_model, _ = train_lora(settings, prompts, completions, tokenizer, model)
-    rank = int(os.environ["RANK"])
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else int(os.environ.get("RANK", -1))
     report = {
         "rank": rank,
         "world_size": result.world_size,

@@ -15,24 +15,13 @@ import pytest
 def test_two_cpu_processes_train_one_model(tiny_model_dir, tmp_path):
     script = Path(__file__).with_name("ddp_train.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--cpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        str(script),
-        str(tiny_model_dir),
-        str(tmp_path),
-    ]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    # --multi_gpu selects accelerate's multi-process (torchrun) launcher; without a GPU each process
+    # trains on the CPU and the Trainer's accelerate state joins them with gloo
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517"]
+    done = subprocess.run(
+        [*launch, str(script), str(tiny_model_dir), str(tmp_path)], env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world_size"] for r in reports] == [2, 2]

@@ -28,11 +28,18 @@ from bijou_core.train.answer_only import AnswerOnlySFTTrainer
 from bijou_core.train.sft import TrainSettings, load_base, train_lora
 
 VARIANTS = [
-    # name, prompt style, trainer, gradient checkpointing
-    ("TRL as is: full prompt, SFTTrainer, gradient checkpointing", "full", SFTTrainer, True),
-    ("full prompt, SFTTrainer, no checkpointing", "full", SFTTrainer, False),
-    ("full prompt, answer-only logits", "full", AnswerOnlySFTTrainer, False),
-    ("bijou default: compact prompt, answer-only logits", "compact", AnswerOnlySFTTrainer, False),
+    # name, prompt style, trainer, gradient checkpointing, shared prefix
+    ("TRL as is: full prompt, SFTTrainer, gradient checkpointing", "full", SFTTrainer, True, False),
+    ("full prompt, SFTTrainer, no checkpointing", "full", SFTTrainer, False, False),
+    ("full prompt, answer-only logits", "full", AnswerOnlySFTTrainer, False, False),
+    (
+        "full prompt, answer-only logits, shared prefix (--prompt-style full)",
+        "full",
+        AnswerOnlySFTTrainer,
+        False,
+        True,
+    ),
+    ("bijou default: compact prompt, answer-only logits", "compact", AnswerOnlySFTTrainer, False, False),
 ]
 
 
@@ -49,7 +56,7 @@ def main() -> None:
     records = template_set(device).generate(args.steps * args.batch_size, seed=0)
     rows = []
     full_tokens = None
-    for name, style, trainer_class, checkpointing in VARIANTS:
+    for name, style, trainer_class, checkpointing, shared in VARIANTS:
         tokenizer, model, _ = load_base(args.model)
         fmt = PromptFormat.for_tokenizer(tokenizer, style, device.name)
         prompts = [fmt.prompt(tokenizer, device.tools, r["query"]) for r in records]
@@ -70,7 +77,8 @@ def main() -> None:
                 logging_steps=10**6,
                 gradient_checkpointing=checkpointing,
             )
-            result, _, _ = train_lora(settings, prompts, completions, tokenizer, model, trainer_class)
+            prefix = fmt.shared_prefix(device.tools) if shared else None
+            result, _, _ = train_lora(settings, prompts, completions, tokenizer, model, trainer_class, prefix)
         examples_per_s = args.steps * args.batch_size / result.seconds
         rows.append((name, tokens_per_example, examples_per_s, result.tokens_per_second))
         print(f"{name}: {examples_per_s:.2f} examples/s, {result.tokens_per_second:.0f} tokens/s", flush=True)

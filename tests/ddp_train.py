@@ -43,7 +43,11 @@ def main(model_dir: str, out: str) -> None:
         precision="fp32",
     )
     result, peft_model, _ = train_lora(settings, prompts, completions, tokenizer, model)
-    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else int(os.environ.get("RANK", -1))
+    rank = (
+        torch.distributed.get_rank()
+        if torch.distributed.is_initialized()
+        else int(os.environ.get("RANK", -1))
+    )
     report = {
         "rank": rank,
         "world_size": result.world_size,

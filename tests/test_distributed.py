@@ -18,9 +18,22 @@ def test_two_cpu_processes_train_one_model(tiny_model_dir, tmp_path):
     # --multi_gpu selects accelerate's multi-process (torchrun) launcher; without a GPU each process
     # trains on the CPU and the Trainer's accelerate state joins them with gloo
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
-    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517"]
+    launch += [
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "29517",
+    ]
     done = subprocess.run(
-        [*launch, str(script), str(tiny_model_dir), str(tmp_path)], env=env, capture_output=True, text=True, timeout=900
+        [*launch, str(script), str(tiny_model_dir), str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]

@@ -26,7 +26,7 @@ def _registry(ctx: click.Context) -> DeviceRegistry:
 
 @click.group()
 def devices() -> None:
-    """Device plugins: list, info, check, synth (and, with the ML extras, train and eval)."""
+    """Device plugins: list, info, check, synth, train and eval."""
 
 
 @devices.command("list")

@@ -21,6 +21,18 @@ def run(*args: str):
     return result
 
 
+def fp32_config(folder, batch_size: int) -> SFTConfig:
+    """One fp32 CPU batch, so that two ways of computing the loss can be compared exactly."""
+    return SFTConfig(
+        output_dir=str(folder),
+        per_device_train_batch_size=batch_size,
+        report_to=[],
+        use_cpu=True,
+        bf16=False,
+        gradient_checkpointing=False,
+    )
+
+
 def test_answer_only_loss_equals_trl_loss(tiny_model_dir, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -35,14 +47,7 @@ def test_answer_only_loss_equals_trl_loss(tiny_model_dir, tmp_path):
             "completion": ['[{"name": "set_light", "arguments": {"on": false}}]<|im_end|>', "[]<|im_end|>"],
         }
     )
-    args = SFTConfig(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=2,
-        report_to=[],
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-    )
+    args = fp32_config(tmp_path, batch_size=2)
     trainer = AnswerOnlySFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
     batch = next(iter(trainer.get_train_dataloader()))
     assert (batch["labels"] != -100).sum() < batch["attention_mask"].sum()  # the prompt is not scored
@@ -259,14 +264,7 @@ def test_shared_prefix_gives_the_same_loss_and_gradients(tiny_model_dir, tmp_pat
             "completion": [fmt.answer(a) for a in answers],
         }
     )
-    args = SFTConfig(
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=3,
-        report_to=[],
-        use_cpu=True,
-        bf16=False,
-        gradient_checkpointing=False,
-    )
+    args = fp32_config(tmp_path, batch_size=3)
     prefix = tok(fmt.shared_prefix(TOOLS), add_special_tokens=False).input_ids
     results = []
     for shared in (None, prefix):

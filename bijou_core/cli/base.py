@@ -98,9 +98,12 @@ def train(
 ) -> None:
     """Fine-tune the base model on prepared function-calling data (LoRA, merged into OUTPUT_DIR/final)."""
     from ..train.base import train_base
+    from ..train.sft import is_main_process
 
     settings = settings_from(model_name, output_dir, options)
     result, manifest, final = train_base(settings, data_path, max_samples)
+    if not is_main_process():
+        return
     click.echo(
         f"trained base in {result.seconds / 60:.1f} min: {result.steps} steps, {result.epochs:.2f} epochs, "
         f"loss {result.train_loss:.3f}, {result.tokens_per_second:.0f} tokens/s -> {final}"

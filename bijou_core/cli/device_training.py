@@ -82,12 +82,14 @@ def train(
     output_dir = output_dir or Path("adapters") / dev.name
     settings = settings_from(base, output_dir, options)
     result, manifest = train_device(dev, settings, data_path, num_examples, prompt_style)
+    if not is_main_process():
+        return
     click.echo(
         f"trained {dev.name} adapter in {result.seconds / 60:.1f} min: {result.steps} steps, "
         f"{result.epochs:.2f} epochs, loss {result.train_loss:.3f}, {result.tokens_per_second:.0f} tokens/s "
         f"-> {output_dir}"
     )
-    if run_eval and manifest and is_main_process():
+    if run_eval and manifest:
         results = evaluate_device(dev, adapter=output_dir)
         manifest["eval"] = {"dataset": results["dataset"], **results["runs"][-1]["summary"]}
         write_manifest(output_dir, manifest)

@@ -76,3 +76,14 @@ def test_call_validation():
     ]
     assert not validator.is_valid({"name": "set_light"})
     assert json.dumps(toy_plugin.TOOLS)  # the fixture itself is plain JSON
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    from bijou_core.files import write_json
+
+    write_json(tmp_path / "m.json", {"a": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -65,7 +65,8 @@ def converters_dir() -> Path:
 
 def _download_sdist(version: str, dest: Path) -> Path:
     requirement = f"{PACKAGE}=={version}"
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", requirement]
+    # --no-binary for this package only: with ":all:" pip also builds its build dependencies from source
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", PACKAGE, requirement]
     done = subprocess.run([*command, "-d", str(dest)], capture_output=True, text=True)
     found = sorted(dest.glob("*.tar.gz"))
     if done.returncode or not found:

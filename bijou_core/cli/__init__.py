@@ -8,8 +8,10 @@ from .. import __version__
 from ..errors import BijouError
 from . import device_training, devices, models_cmd, plugin_cmd, plugins_cmd
 from .base import base
+from .bench_cmd import bench
 from .eval_cmd import eval_group
 from .export_cmd import export
+from .run_cmd import run
 
 
 class BijouGroup(click.Group):
@@ -35,5 +37,7 @@ main.add_command(models_cmd.models)
 main.add_command(base)
 main.add_command(eval_group)
 main.add_command(export)
+main.add_command(run)
+main.add_command(bench)
 
 __all__ = ["main", "device_training"]

@@ -12,6 +12,7 @@ from ..prompt import STYLES
 from ..train.device import DEFAULT_EXAMPLES
 from .devices import _registry, devices
 from .options import config_option, option, settings_from, training_options
+from .runtime_options import backend_option, constrain_option
 
 
 def _print_summary(results: dict[str, Any]) -> None:
@@ -117,6 +118,8 @@ def train(
 )
 @option("--compare", is_flag=True, help="Run the base and base+adapter side by side.")
 @option("--limit", type=click.IntRange(1), default=None, help="Only the first N commands.")
+@backend_option
+@constrain_option
 @option("--output", type=click.Path(path_type=Path), default=None, help="JSON results file.")
 @option("--markdown", type=click.Path(path_type=Path), default=None, help="Markdown table file.")
 @option("--chart", type=click.Path(path_type=Path), default=None, help="PNG chart file.")
@@ -130,6 +133,8 @@ def eval_device(
     dataset: Path | None,
     compare: bool,
     limit: int | None,
+    backend: str,
+    constrain: bool,
     output: Path | None,
     markdown: Path | None,
     chart: Path | None,
@@ -141,6 +146,6 @@ def eval_device(
     if compare and adapter is None:
         raise click.UsageError("--compare needs --adapter")
     dev = _registry(ctx).get(device)
-    results = evaluate_device(dev, adapter, base, dataset, compare, limit)
+    results = evaluate_device(dev, adapter, base, dataset, compare, limit, backend, constrain)
     write_reports(results, output, markdown, chart)
     _print_summary(results)

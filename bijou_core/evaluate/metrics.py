@@ -45,7 +45,7 @@ def _rate(values: list[bool]) -> float | None:
     return round(100.0 * sum(values) / len(values), 1) if values else None
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     if len(values) == 1:
@@ -61,8 +61,8 @@ def summarize(examples: list[dict[str, Any]]) -> dict[str, Any]:
     summary["irrelevance"] = _rate([e["exact_match"] for e in examples if not e["expected"]])
     latencies = [e["latency_ms"] for e in examples]
     summary["latency_ms"] = {
-        "p50": _round(_percentile(latencies, 50)),
-        "p95": _round(_percentile(latencies, 95)),
+        "p50": _round(percentile(latencies, 50)),
+        "p95": _round(percentile(latencies, 95)),
         "mean": _round(statistics.fmean(latencies)) if latencies else None,
     }
     per_tool: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))

@@ -20,6 +20,11 @@ def markdown_table(results: dict[str, Any]) -> str:
     lines = [
         f"### {results['device']}: {results['dataset']} ({runs[0]['summary']['examples']} commands)",
         "",
+    ]
+    if "backend" in results:
+        decoding = "constrained to the device's tools" if results["constrained"] else "unconstrained"
+        lines += [f"Base `{results['base_model']}`, {results['backend']} backend, decoding {decoding}.", ""]
+    lines += [
         "| metric | " + " | ".join(names) + " |",
         "| --- |" + " ---: |" * len(names),
     ]

@@ -9,30 +9,25 @@ from typing import Any
 from rich.progress import Progress
 
 from ..devices import Device, Record, load_records
+from ..errors import BijouError
 from ..models import DEFAULT_MODEL
-from ..prompt import PromptFormat
-from ..runtime.hf_engine import HFModel
+from ..runtime.engine import Engine
 from ..train.manifest import read_manifest
 from .metrics import score_example, summarize
 
 
-def adapter_format(tokenizer: Any, manifest: dict[str, Any]) -> PromptFormat:
-    """The prompt format an adapter was trained with, as its manifest records it."""
-    fmt = manifest["prompt_format"]
-    return PromptFormat.for_tokenizer(tokenizer, fmt["style"], fmt.get("device"))
-
-
 def evaluate_run(
-    model: HFModel, device: Device, records: list[Record], adapter: str | None, fmt: PromptFormat, label: str
+    engine: Engine, device: Device, records: list[Record], adapter: bool, label: str
 ) -> dict[str, Any]:
     """One run over ``records``: every example keeps query, expected, predicted, raw text, latency."""
-    model.use(adapter)
+    engine.use(device.name, adapter)
+    assert engine.active is not None
     examples = []
     with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
         task = progress.add_task(f"{device.name} {label}", total=len(records))
         for record in records:
-            prompt = fmt.prompt(model.tokenizer, device.tools, record.query)
-            gen = model.generate(prompt, fmt.end_text)
+            answer = engine.answer(record.query)
+            gen = answer.generation
             verdict = score_example(record.answers, gen.text, device.validator, device.eval_rules)
             examples.append(
                 {
@@ -44,14 +39,16 @@ def evaluate_run(
                     "prefill_ms": round(1000 * gen.prefill_s, 1),
                     "decode_ms": round(1000 * gen.decode_s, 1),
                     "prompt_tokens": gen.prompt_tokens,
+                    "cached_tokens": gen.cached_tokens,
                     "new_tokens": gen.new_tokens,
+                    "forced_tokens": gen.forced_tokens,
                 }
             )
             progress.advance(task)
     return {
         "name": label,
-        "adapter": adapter,
-        "prompt_format": fmt.describe(),
+        "adapter": device.name if adapter else None,
+        "prompt_format": engine.active.fmt.describe(),
         "summary": summarize(examples),
         "examples": examples,
     }
@@ -64,31 +61,32 @@ def evaluate_device(
     dataset: Path | None = None,
     compare: bool = False,
     limit: int | None = None,
+    backend: str = "transformers",
+    constrain: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate ``device`` on its eval set (or ``dataset``): base, base+adapter, or both side by side."""
+    """Evaluate ``device`` on its eval set (or ``dataset``): base, base+adapter, or both side by side,
+    through the runtime engine (``backend``; calls constrained to the device's tools unless not
+    ``constrain``)."""
     records = load_records(dataset, device.validator) if dataset else device.eval_set
     records = records[:limit] if limit else records
     manifest = read_manifest(adapter) if adapter else None
+    if manifest and manifest.get("device") != device.name:
+        raise BijouError(f"{adapter} is an adapter for {manifest.get('device')!r}, not {device.name!r}")
     base_name = base or (manifest["base_model"]["name"] if manifest else DEFAULT_MODEL)
-    warnings = []
-    if manifest and manifest.get("tools_hash") != device.tools_hash:
-        warnings.append(
-            f"{adapter} was trained on other tool definitions than {device.name} {device.version}"
-        )
-    model = HFModel(base_name, {device.name: adapter} if adapter else None)
-    full = PromptFormat.for_tokenizer(model.tokenizer, "full", device.name)
+    engine = Engine.load({device.name: adapter} if adapter else None, base_name, backend, [device], constrain)
     runs = []
     if adapter is None or compare:
-        runs.append(evaluate_run(model, device, records, None, full, "base"))
+        runs.append(evaluate_run(engine, device, records, False, "base"))
     if adapter is not None:
-        fmt = adapter_format(model.tokenizer, manifest)
-        runs.append(evaluate_run(model, device, records, device.name, fmt, "base+adapter"))
+        runs.append(evaluate_run(engine, device, records, True, "base+adapter"))
     return {
         "device": device.name,
         "device_version": device.version,
         "dataset": str(dataset) if dataset else f"{device.name} eval set",
         "base_model": base_name,
         "adapter": str(adapter) if adapter else None,
-        "warnings": warnings,
+        "backend": backend,
+        "constrained": constrain,
+        "warnings": engine.warnings,
         "runs": runs,
     }

@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import contextlib
-import time
-from dataclasses import dataclass
+import copy
 from pathlib import Path
 from typing import Any
 
-from ..calls import parse
 from ..errors import BijouError
 from ..models import resolve_model
+from .grammar import Vocabulary
 
 
-@dataclass(frozen=True)
-class Generation:
-    """Model text for one prompt, with the latency split."""
-
-    text: str
-    prefill_s: float
-    decode_s: float
-    prompt_tokens: int
-    new_tokens: int
-
-    @property
-    def seconds(self) -> float:
-        return self.prefill_s + self.decode_s
-
-
-class HFModel:
+class HFBackend:
     """A base model with any number of LoRA adapters resident; ``use(name)`` activates one, ``None``
-    the bare base."""
+    the bare base. Each adapter's prompt-prefix cache is kept, so a swap costs no prefill."""
+
+    name = "transformers"
 
     def __init__(self, base: str, adapters: dict[str, str | Path] | None = None, dtype: str = "fp32"):
         import torch
@@ -47,6 +33,12 @@ class HFModel:
             model = self._load_adapter(model, name, Path(path))
         self.model = model
         self.active: str | None = None
+        self.end_ids = {
+            i for i in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if i is not None
+        }
+        self._prefixes: dict[tuple[str | None, tuple[int, ...]], Any] = {}
+        self._cache: Any = None
+        self._vocabulary: Vocabulary | None = None
 
     def _load_adapter(self, model: Any, name: str, path: Path) -> Any:
         from peft import PeftModel
@@ -67,33 +59,49 @@ class HFModel:
                 raise BijouError(f"no adapter {name!r} loaded (loaded: {', '.join(self.adapters) or 'none'})")
             self.model.set_adapter(name)
         self.active = name
+        self._cache = None
 
-    def _context(self):
+    def add_end_token(self, text: str) -> None:
+        """Also stop at ``text`` (the prompt format's end marker)."""
+        self.end_ids.add(self.tokenizer.convert_tokens_to_ids(text))
+
+    def vocabulary(self) -> Vocabulary:
+        if self._vocabulary is None:
+            self._vocabulary = Vocabulary.from_hf(self.tokenizer, self.model.config.vocab_size)
+        return self._vocabulary
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def _context(self) -> contextlib.AbstractContextManager[Any]:
         if self.active is None and self.adapters:
             return self.model.disable_adapter()
         return contextlib.nullcontext()
 
-    def generate(self, prompt: str, stop: str, max_new_tokens: int = 128) -> Generation:
-        """Greedy decoding with a KV cache until ``stop`` (the prompt format's end marker), or until
-        the text holds a complete JSON list: the call parser reads nothing after it."""
+    def _forward(self, ids: list[int]) -> Any:
         torch = self.torch
-        ids = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).input_ids
-        stop_id = self.tokenizer.convert_tokens_to_ids(stop)
-        out: list[int] = []
         with torch.inference_mode(), self._context():
-            started = time.perf_counter()
-            result = self.model(input_ids=ids, use_cache=True)
-            token = int(result.logits[0, -1].argmax())
-            prefill = time.perf_counter() - started
-            started = time.perf_counter()
-            cache = result.cache
-            while token != stop_id and len(out) < max_new_tokens:
-                out.append(token)
-                if "]" in self.tokenizer.decode([token]) and parse(self.tokenizer.decode(out)).ok:
-                    break
-                result = self.model(input_ids=torch.tensor([[token]]), cache=cache, use_cache=True)
-                cache = result.cache
-                token = int(result.logits[0, -1].argmax())
-            decode = time.perf_counter() - started
-        text = self.tokenizer.decode(out, skip_special_tokens=False)
-        return Generation(text, prefill, decode, ids.shape[1], len(out))
+            result = self.model(input_ids=torch.tensor([ids]), cache=self._cache, use_cache=True)
+        self._cache = result.cache
+        return result.logits[0, -1].float()
+
+    def start(self, prefix: list[int]) -> None:
+        self._cache = None
+        if not prefix:
+            return
+        key = (self.active, tuple(prefix))
+        if key not in self._prefixes:
+            self._forward(prefix)
+            self._prefixes[key] = self._cache
+        self._cache = copy.deepcopy(self._prefixes[key])
+
+    def feed(self, ids: list[int]) -> Any:
+        return self._forward(ids)
+
+    def truncate(self, length: int) -> None:
+        extra = self._cache.get_seq_length() - length
+        if extra > 0:
+            self._cache.crop(-extra)  # transformers 5: a negative count of tokens to drop

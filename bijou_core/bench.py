@@ -1,0 +1,376 @@
+"""``bijou bench``: the runtime's numbers, measured side by side in one run.
+
+Command latency (prefill/decode) and accuracy per backend and quantization over the devices' eval
+sets; adapter swaps against reloading base+adapter; the first command after a swap against a
+steady-state one; constrained against unconstrained decoding; resident memory with 0, 1 and 3
+adapters; file sizes. Targets of the runtime issue are checked in the report.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from .devices import DeviceRegistry
+from .evaluate.metrics import percentile, score_example, summarize
+from .runtime.engine import Engine
+
+TARGETS = {
+    "latency_p50_ms": 150.0,
+    "swap_p50_ms": 1.0,
+    "swap_speedup": 1000.0,
+    "schema_valid": 100.0,
+    "constrained_latency_ratio": 1.2,
+    "gguf_exact_gap": 2.0,
+}
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    model = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    versions = {
+        p: _version(p)
+        for p in ("bijou-core", "torch", "transformers", "peft", "llama_cpp_python", "xgrammar")
+    }
+    return {
+        "cpu": model,
+        "cores": len(os.sched_getaffinity(0)),
+        "memory_gib": round(memory, 1),
+        "python": platform.python_version(),
+        "versions": versions,
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _p(values: list[float], q: float) -> float | None:
+    value = percentile(values, q)
+    return None if value is None else round(value, 3 if value < 10 else 1)
+
+
+def eval_sets_run(engine: Engine, limit: int | None, label: str) -> dict[str, Any]:
+    """Every eval command of every device with an adapter, scored, with its latency split."""
+    examples: list[dict[str, Any]] = []
+    devices = [d for d in engine.devices if engine.has_adapter(d)]
+    per_device = {}
+    with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
+        for name in devices:
+            engine.use(name)
+            device = engine.active.device  # type: ignore[union-attr]
+            records = device.eval_set[:limit] if limit else device.eval_set
+            task = progress.add_task(f"{label} {name}", total=len(records))
+            engine.answer(records[0].query)  # warm-up: prefix state and grammar, as a running device has
+            rows = []
+            for record in records:
+                gen = engine.answer(record.query).generation
+                verdict = score_example(record.answers, gen.text, device.validator, device.eval_rules)
+                rows.append(
+                    {
+                        "device": name,
+                        "query": record.query,
+                        "expected": record.answers,
+                        "text": gen.text,
+                        **verdict,
+                        "latency_ms": 1000 * gen.seconds,
+                        "prefill_ms": 1000 * gen.prefill_s,
+                        "decode_ms": 1000 * gen.decode_s,
+                    }
+                )
+                progress.advance(task)
+            per_device[name] = _rates(rows)
+            examples += rows
+    return {"label": label, "all": _rates(examples), "devices": per_device, "examples": examples}
+
+
+def _rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    summary = summarize(rows)
+    return {
+        **{
+            k: summary[k] for k in ("examples", "valid_json", "schema_valid", "function_match", "exact_match")
+        },
+        **{
+            f"{part}_p{q}_ms": _p([r[f"{part}_ms"] for r in rows], q)
+            for part in ("latency", "prefill", "decode")
+            for q in (50, 95)
+        },
+    }
+
+
+def swap_run(engine: Engine, reload: Any, rounds: int = 30) -> dict[str, Any]:
+    """Swap p50/p95 among the resident adapters; the first command after a swap against the same
+    command again (steady state); reloading base+adapter from disk (``reload()``), in one run."""
+    devices = [d for d in engine.devices if engine.has_adapter(d)]
+    queries = {}
+    for name in devices:
+        engine.use(name)
+        queries[name] = engine.active.device.eval_set[0].query  # type: ignore[union-attr]
+        engine.answer(queries[name])
+    swaps, first, steady = [], [], []
+    for i in range(rounds):
+        name = devices[i % len(devices)]
+        swaps.append(1000 * engine.use(name))
+        first.append(1000 * engine.answer(queries[name]).generation.seconds)
+        steady.append(1000 * engine.answer(queries[name]).generation.seconds)
+    reloads = []
+    for _ in range(3):
+        started = time.perf_counter()
+        reload()
+        reloads.append(1000 * (time.perf_counter() - started))
+    swap_p50, reload_p50 = _p(swaps, 50), _p(reloads, 50)
+    return {
+        "adapters_resident": len(devices),
+        "swap_p50_ms": swap_p50,
+        "swap_p95_ms": _p(swaps, 95),
+        "reload_p50_ms": reload_p50,
+        "swap_speedup": round(reload_p50 / swap_p50) if swap_p50 else None,
+        "first_after_swap_p50_ms": _p(first, 50),
+        "steady_p50_ms": _p(steady, 50),
+        "first_vs_steady": round(_p(first, 50) / _p(steady, 50), 2),
+    }
+
+
+def resident_memory(adapters: dict[str, Path], backend: str, quant: str, base: str) -> dict[int, float]:
+    """Resident memory (MiB) of a fresh process holding the base with 0, 1 and all adapters, after
+    one command (with no adapter, the bare base serves the first device with the full prompt)."""
+    memory = {}
+    names = list(adapters)
+    for count in sorted({0, min(1, len(names)), len(names)}):
+        spec = {
+            "adapters": {n: str(adapters[n]) for n in names[:count]},
+            "backend": backend,
+            "quant": quant,
+            "base": base,
+            "device": names[0],
+        }
+        code = "import sys, bijou_core.bench as b; b._measure_rss(sys.argv[1])"
+        out = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"measuring memory failed: {out.stderr.strip().splitlines()[-1:]}")
+        memory[count] = round(float(out.stdout.strip().splitlines()[-1]))
+    return memory
+
+
+def _measure_rss(arguments: str) -> None:
+    spec = json.loads(arguments)
+    engine = Engine.load(
+        spec["adapters"], spec["base"], spec["backend"], [spec["device"]], True, spec["quant"]
+    )
+    engine.use(spec["device"])
+    engine.answer("hello")
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            print(int(line.split()[1]) / 1024)
+
+
+def run_bench(
+    adapters: dict[str, Path],
+    registry: DeviceRegistry,
+    base: str,
+    backends: list[str],
+    quants: list[str],
+    limit: int | None = None,
+    memory: bool = True,
+) -> dict[str, Any]:
+    """Every measurement of the module docstring, in one process and one run."""
+    from .runtime.gguf_files import adapter_gguf, base_gguf
+    from .runtime.hf_backend import HFBackend
+    from .runtime.llama_backend import LlamaCppBackend
+
+    results: dict[str, Any] = {"machine": machine(), "base": base, "devices": list(adapters), "runs": []}
+
+    def engine(backend: str, quant: str = "q8_0", constrain: bool = True) -> Engine:
+        return Engine.load(adapters, base, backend, [], constrain, quant, registry)
+
+    main_quant = "q8_0" if "q8_0" in quants else quants[0]
+    if "llama.cpp" in backends:
+        for quant in quants:
+            run = eval_sets_run(engine("llama.cpp", quant), limit, f"llama.cpp {quant}")
+            results["runs"].append({"backend": "llama.cpp", "quant": quant, "constrained": True, **run})
+        run = eval_sets_run(engine("llama.cpp", main_quant, False), limit, f"llama.cpp {main_quant} free")
+        results["runs"].append({"backend": "llama.cpp", "quant": main_quant, "constrained": False, **run})
+        first = next(iter(adapters))
+        base_file, lora = base_gguf(base, main_quant), adapter_gguf(adapters[first])
+        results["swap"] = {
+            "backend": "llama.cpp",
+            "quant": main_quant,
+            **swap_run(engine("llama.cpp", main_quant), lambda: LlamaCppBackend(base_file, {first: lora})),
+        }
+        sizes = {f"base {q}": base_gguf(base, q) for q in quants}
+        sizes |= {f"adapter {n} (GGUF LoRA f16)": adapter_gguf(p) for n, p in adapters.items()}
+        sizes |= {
+            f"adapter {n} (PEFT safetensors)": p / "adapter_model.safetensors" for n, p in adapters.items()
+        }
+        results["file_sizes_mib"] = {
+            k: round(v.stat().st_size / 2**20, 1) for k, v in sizes.items() if v.is_file()
+        }
+    if "transformers" in backends:
+        run = eval_sets_run(engine("transformers"), limit, "transformers fp32")
+        results["runs"].append({"backend": "transformers", "quant": "fp32", "constrained": True, **run})
+        first = next(iter(adapters))
+        results["swap_transformers"] = {
+            "backend": "transformers",
+            **swap_run(engine("transformers"), lambda: HFBackend(base, {first: adapters[first]}), rounds=9),
+        }
+    if memory:
+        results["memory_mib"] = {
+            backend: resident_memory(adapters, backend, main_quant, base) for backend in backends
+        }
+    results["targets"] = check_targets(results, main_quant)
+    return results
+
+
+def _find(results: dict[str, Any], backend: str, quant: str | None = None, constrained: bool = True) -> Any:
+    for run in results["runs"]:
+        if run["backend"] == backend and run["constrained"] == constrained and quant in (None, run["quant"]):
+            return run
+    return None
+
+
+def check_targets(results: dict[str, Any], quant: str) -> list[dict[str, Any]]:
+    """The runtime issue's targets against the measured values (rows only where both runs exist)."""
+    rows = []
+    gguf, free, hf = (
+        _find(results, "llama.cpp", quant),
+        _find(results, "llama.cpp", quant, False),
+        _find(results, "transformers"),
+    )
+
+    def row(what: str, target: str, value: Any, met: bool) -> None:
+        rows.append({"target": what, "goal": target, "measured": value, "met": met})
+
+    if gguf:
+        p50 = gguf["all"]["latency_p50_ms"]
+        row(
+            f"command latency p50, llama.cpp {quant}",
+            f"<= {TARGETS['latency_p50_ms']:.0f} ms",
+            p50,
+            p50 <= TARGETS["latency_p50_ms"],
+        )
+        valid = min(r["all"]["schema_valid"] for r in results["runs"] if r["constrained"])
+        row("schema-valid calls, every constrained run", "100%", valid, valid >= TARGETS["schema_valid"])
+    if "swap" in results:
+        swap = results["swap"]
+        row(
+            "adapter swap p50",
+            f"<= {TARGETS['swap_p50_ms']:.0f} ms",
+            swap["swap_p50_ms"],
+            swap["swap_p50_ms"] <= TARGETS["swap_p50_ms"],
+        )
+        row(
+            "swap vs reloading base+adapter",
+            f">= {TARGETS['swap_speedup']:.0f}x",
+            swap["swap_speedup"],
+            swap["swap_speedup"] >= TARGETS["swap_speedup"],
+        )
+    if gguf and free:
+        ratio = round(gguf["all"]["latency_p50_ms"] / free["all"]["latency_p50_ms"], 2)
+        row(
+            "constrained / unconstrained latency p50",
+            f"<= {TARGETS['constrained_latency_ratio']}x",
+            ratio,
+            ratio <= TARGETS["constrained_latency_ratio"],
+        )
+    if gguf and hf:
+        gap = round(abs(gguf["all"]["exact_match"] - hf["all"]["exact_match"]), 1)
+        row(
+            f"exact match, llama.cpp {quant} vs transformers",
+            f"within {TARGETS['gguf_exact_gap']:.0f} points",
+            gap,
+            gap <= TARGETS["gguf_exact_gap"],
+        )
+    return rows
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The committed table (benchmarks/RESULTS.md)."""
+    m = results["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
+    lines = [
+        "# bijou runtime benchmarks",
+        "",
+        f"Written by `bijou bench` on {m['date']}: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, "
+        f"Python {m['python']}; {versions}. Base `{results['base']}`, adapters: "
+        f"{', '.join(results['devices'])}; each device's hand-written eval set. Absolute times drift on "
+        "shared machines; the ratios were measured side by side in this one run.",
+        "",
+        "## Targets",
+        "",
+        "| target | goal | measured | met |",
+        "| --- | --- | ---: | :---: |",
+    ]
+    lines += [
+        f"| {r['target']} | {r['goal']} | {r['measured']} | {'yes' if r['met'] else '**no**'} |"
+        for r in results["targets"]
+    ]
+    lines += [
+        "",
+        "## Commands: latency and accuracy per backend",
+        "",
+        "| backend | quant | constrained | device | n | p50 ms | p95 ms | prefill p50 | decode p50 "
+        "| valid JSON % | schema-valid % | function % | exact % |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in results["runs"]:
+        for device, r in [*run["devices"].items(), ("all", run["all"])]:
+            lines.append(
+                f"| {run['backend']} | {run['quant']} | {'yes' if run['constrained'] else 'no'} | {device} "
+                f"| {r['examples']} | {r['latency_p50_ms']} | {r['latency_p95_ms']} | {r['prefill_p50_ms']} "
+                f"| {r['decode_p50_ms']} | {r['valid_json']} | {r['schema_valid']} | {r['function_match']} "
+                f"| {r['exact_match']} |"
+            )
+    for key in ("swap", "swap_transformers"):
+        if key in results:
+            s = results[key]
+            lines += [
+                "",
+                f"## Adapter swaps ({s['backend']}{' ' + s['quant'] if 'quant' in s else ''}, "
+                f"{s['adapters_resident']} adapters resident)",
+                "",
+                "| swap p50 ms | swap p95 ms | reload base+adapter p50 ms | speedup | first command after a "
+                "swap p50 ms | steady-state p50 ms | first / steady |",
+                "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+                f"| {s['swap_p50_ms']} | {s['swap_p95_ms']} | {s['reload_p50_ms']} | {s['swap_speedup']}x "
+                f"| {s['first_after_swap_p50_ms']} | {s['steady_p50_ms']} | {s['first_vs_steady']} |",
+            ]
+    if "memory_mib" in results:
+        lines += [
+            "",
+            "## Resident memory (MiB, fresh process after one command)",
+            "",
+            "| backend | adapters | RSS MiB |",
+            "| --- | ---: | ---: |",
+        ]
+        for backend, by_count in results["memory_mib"].items():
+            lines += [f"| {backend} | {count} | {rss} |" for count, rss in by_count.items()]
+    if "file_sizes_mib" in results:
+        lines += ["", "## File sizes", "", "| file | MiB |", "| --- | ---: |"]
+        lines += [f"| {label} | {size} |" for label, size in results["file_sizes_mib"].items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,183 @@
+"""``bijou run``: the terminal demo. One resident model, device adapters swapped with ``/device``.
+
+Interactive in a terminal; otherwise (``--command``, or commands on stdin) one JSON line per command,
+so scripts and tests drive it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..calls import Call, dumps
+from ..errors import BijouError
+from ..runtime.engine import Answer, Engine, Outcome
+from .devices import _registry
+from .runtime_options import adapters_dir_option, adapters_in, backend_option, constrain_option, quant_option
+
+HELP = "/device NAME swaps the device (and its adapter), /devices lists them, /quit leaves."
+
+
+def turn_record(answer: Answer, outcomes: list[Outcome], swap_s: float, state: Any) -> dict[str, Any]:
+    """One command's result as printed in JSON lines (and shown in the REPL)."""
+    gen = answer.generation
+    return {
+        "device": answer.device,
+        "command": answer.query,
+        "calls": answer.calls,
+        "valid": answer.valid,
+        "errors": answer.errors,
+        "text": answer.text,
+        "results": [
+            {"call": o.call, "status": o.status, "result": o.result, "reason": o.reason} for o in outcomes
+        ],
+        "state": state,
+        "latency_ms": {
+            "swap": round(1000 * swap_s, 3),
+            "prefill": round(1000 * gen.prefill_s, 1),
+            "decode": round(1000 * gen.decode_s, 1),
+        },
+    }
+
+
+def load_engine(
+    ctx: click.Context,
+    adapters_dir: Path | None,
+    devices: tuple[str, ...],
+    base: str | None,
+    backend: str,
+    constrain: bool,
+    quant: str,
+) -> Engine:
+    """The engine ``run`` and ``bench`` use: every adapter of ``adapters_dir`` (default ./adapters),
+    plus ``devices`` served by the bare base when they have no adapter."""
+    if adapters_dir is None and Path("adapters").is_dir():
+        adapters_dir = Path("adapters")
+    adapters = adapters_in(adapters_dir) if adapters_dir else {}
+    registry = _registry(ctx)
+    extra = [d for d in devices if d not in adapters] or ([] if adapters else list(registry.devices))
+    return Engine.load(adapters, base, backend, extra, constrain, quant, registry)
+
+
+@click.command("run")
+@click.option("--device", "devices", multiple=True, help="Device to start with (repeat to load more).")
+@adapters_dir_option
+@click.option("--base", "--model-name", "base", default=None, help="Base model (default: the adapters').")
+@backend_option
+@quant_option
+@constrain_option
+@click.option("--command", "commands", multiple=True, help="Answer this command and exit (repeatable).")
+@click.option("--yes", is_flag=True, help="Confirm every call that needs confirmation (scripts).")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    devices: tuple[str, ...],
+    adapters_dir: Path | None,
+    base: str | None,
+    backend: str,
+    quant: str,
+    constrain: bool,
+    commands: tuple[str, ...],
+    yes: bool,
+) -> None:
+    """Speak (type) commands to devices; each becomes validated calls run on the device's simulator.
+
+    Without a terminal, or with --command, commands come from the options or stdin (one per line,
+    `/device NAME` lines swap) and results go out as JSON lines. Calls that need confirmation run
+    only when confirmed (interactively, or with --yes).
+    """
+    engine = load_engine(ctx, adapters_dir, devices, base, backend, constrain, quant)
+    for warning in engine.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    swap = engine.use(devices[0] if devices else engine.devices[0])
+    interactive = not commands and sys.stdin.isatty()
+    lines = commands or _stdin_lines(interactive)
+    if interactive:
+        click.echo(f"bijou {engine.backend.name}: devices {', '.join(engine.devices)}. {HELP}")
+    for line in lines:
+        if line.startswith("/"):
+            word, _, arg = line.partition(" ")
+            if word in ("/quit", "/exit"):
+                break
+            try:
+                swapped = _control(engine, word, arg.strip(), interactive)
+            except BijouError as exc:
+                if not interactive:
+                    raise
+                click.echo(f"Error: {exc}", err=True)
+                continue
+            swap = swap if swapped is None else swapped
+            continue
+        answer = engine.answer(line)
+        before = copy.deepcopy(engine.runtime(answer.device).state)
+        confirm = _ask if interactive else (lambda call: yes)
+        outcomes = engine.execute(answer, confirm)
+        record = turn_record(answer, outcomes, swap, engine.runtime(answer.device).state)
+        swap = 0.0
+        click.echo(_show(record, before) if interactive else json.dumps(record, ensure_ascii=False))
+
+
+def _control(engine: Engine, word: str, arg: str, interactive: bool) -> float | None:
+    """A ``/`` command: ``/device NAME`` swaps (the seconds it took), ``/devices`` lists."""
+    if word == "/device" and arg:
+        swap = engine.use(arg)
+        if interactive:
+            click.echo(f"-> {arg} (swap {swap * 1000:.3f} ms)")
+        return swap
+    if word == "/devices":
+        adapters = {d: engine.has_adapter(d) for d in engine.devices}
+        if interactive:
+            click.echo(", ".join(f"{d}{'' if a else ' (base model)'}" for d, a in adapters.items()))
+        else:
+            click.echo(json.dumps({"devices": adapters}))
+        return None
+    click.echo(HELP, err=True)
+    return None
+
+
+def _stdin_lines(interactive: bool) -> Iterator[str]:
+    if not interactive:
+        yield from (line.strip() for line in sys.stdin if line.strip())
+        return
+    while True:
+        try:
+            line = input("> ")
+        except EOFError:
+            return
+        if line.strip():
+            yield line.strip()
+
+
+def _ask(call: Call) -> bool:
+    return click.confirm(f"run {dumps([call])}?", default=False)
+
+
+def _show(record: dict[str, Any], before: dict[str, Any]) -> str:
+    """A command's result for people: the call JSON, results, what changed, the latency split."""
+    lines = [f"  {record['text']}"]
+    if not record["valid"]:
+        lines.append(click.style(f"  not run: {'; '.join(record['errors'])}", fg="red"))
+    for result in record["results"]:
+        if result["status"] == "done":
+            lines.append(
+                click.style(f"  {result['call']['name']}: {json.dumps(result['result'])}", fg="green")
+            )
+        elif record["valid"]:
+            lines.append(
+                click.style(
+                    f"  {result['call']['name']}: {result['status']} ({result['reason']})", fg="yellow"
+                )
+            )
+    changed = {k: v for k, v in record["state"].items() if before.get(k) != v}
+    lines.append(f"  state: {json.dumps(changed, ensure_ascii=False) if changed else 'unchanged'}")
+    ms = record["latency_ms"]
+    lines.append(
+        f"  {ms['prefill']:.0f} ms prefill + {ms['decode']:.0f} ms decode (swap {ms['swap']:.3f} ms)"
+    )
+    return "\n".join(lines)

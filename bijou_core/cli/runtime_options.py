@@ -1,0 +1,53 @@
+"""Options shared by the commands that run models: backend, constrained decoding, adapters folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from ..errors import BijouError
+from ..runtime.engine import BACKENDS
+
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="transformers",
+    show_default=True,
+    help="transformers (PEFT adapters) or llama.cpp (GGUF base and GGUF LoRAs, converted on first use).",
+)
+
+constrain_option = click.option(
+    "--constrain/--no-constrain",
+    default=True,
+    show_default=True,
+    help="Constrain generation to calls of the device's tools with schema-valid arguments.",
+)
+
+
+def adapters_in(folder: Path) -> dict[str, Path]:
+    """The adapters of ``folder``: one subfolder per device, as ``bijou devices train`` writes them."""
+    found = {p.name: p for p in sorted(folder.iterdir()) if (p / "adapter_config.json").is_file()}
+    if not found:
+        raise BijouError(f"{folder}: no adapter folders in it (expected DEVICE/adapter_config.json)")
+    return found
+
+
+def adapters_dir_option(func: Callable) -> Callable:
+    return click.option(
+        "--adapters-dir",
+        "--adapters_dir",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        default=None,
+        help="Folder with one adapter subfolder per device (default: ./adapters if present).",
+    )(func)
+
+
+def quant_option(func: Callable) -> Callable:
+    return click.option(
+        "--quant",
+        default="q8_0",
+        show_default=True,
+        help="llama.cpp backend: the base model's GGUF type (f16, q8_0, q4_k_m, ...).",
+    )(func)

@@ -1,0 +1,238 @@
+"""The runtime engine: one resident base model, device adapters swapped in place, calls constrained to
+the active device's tools, validated, and executed on the device's runtime (a simulator)::
+
+    engine = Engine.load(adapters={"omi": "adapters/omi", "airpods-pro": "adapters/airpods-pro"})
+    engine.use("omi")
+    engine.call("what's on my to-do list")  # -> [{"name": "get_action_items", "arguments": {}}]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..calls import Call, parse
+from ..devices import Device, DeviceRegistry, load_registry
+from ..errors import BijouError
+from ..models import DEFAULT_MODEL
+from ..prompt import CHATML_START, PromptFormat
+from ..train.manifest import read_manifest
+from .decoding import Generation, generate
+from .grammar import CallGrammar
+
+BACKENDS = ("transformers", "llama.cpp")
+
+
+@dataclass
+class Slot:
+    """One way the engine can serve a device: with its adapter (``adapter`` set) or the bare base."""
+
+    device: Device
+    adapter: str | None
+    fmt: PromptFormat
+    grammar: CallGrammar | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The model's answer to one command: its text, the calls, and why they are invalid if they are."""
+
+    device: str
+    query: str
+    text: str
+    calls: list[Call] | None
+    errors: list[str]
+    generation: Generation
+
+    @property
+    def valid(self) -> bool:
+        return self.calls is not None and not self.errors
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one call: ``done`` (with the device's result), ``refused`` or ``failed``."""
+
+    call: Call
+    status: str
+    result: Any = None
+    reason: str = ""
+
+
+@dataclass
+class Engine:
+    """Serve commands for several devices on one resident model (see the module docstring)."""
+
+    backend: Any
+    slots: dict[tuple[str, bool], Slot]
+    constrain: bool = True
+    warnings: list[str] = field(default_factory=list)
+    active: Slot | None = None
+    _runtimes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls,
+        adapters: dict[str, str | Path] | None = None,
+        base: str | None = None,
+        backend: str = "transformers",
+        devices: Iterable[str | Device] = (),
+        constrain: bool = True,
+        quant: str = "q8_0",
+        registry: DeviceRegistry | None = None,
+    ) -> Engine:
+        """Load ``base`` with every adapter folder in ``adapters`` (name -> folder, as ``bijou devices
+        train`` writes them) resident; ``devices`` (names or Device objects) adds devices served by the
+        bare base (full prompt). ``base`` defaults to the base the adapters were trained on."""
+        if backend not in BACKENDS:
+            raise BijouError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
+        devices = list(devices)
+        given = {d.name: d for d in devices if isinstance(d, Device)}
+        names = [d for d in devices if isinstance(d, str)]
+
+        def get(name: str) -> Device:
+            nonlocal registry
+            if name in given:
+                return given[name]
+            registry = registry or load_registry()
+            return registry.get(name)
+
+        adapters = {name: Path(path) for name, path in (adapters or {}).items()}
+        manifests = {name: read_manifest(path) for name, path in adapters.items()}
+        served = {name: get(manifest["device"]) for name, manifest in manifests.items()}
+        plain = [get(name) for name in dict.fromkeys([*names, *given, *(d.name for d in served.values())])]
+        base = base or recorded_base(manifests)
+        model = _backend(backend, base, adapters, quant)
+        engine = cls(model, {}, constrain)
+        for name, manifest in manifests.items():
+            device = served[name]
+            if manifest.get("tools_hash") != device.tools_hash:
+                stale = f"{adapters[name]} was trained on other tool definitions"
+                engine.warnings.append(f"{stale} than {device.name} {device.version}")
+            recorded = manifest["prompt_format"]
+            fmt = engine._format(recorded["style"], recorded.get("device"), recorded.get("chat_template"))
+            engine.slots[(device.name, True)] = Slot(device, name, fmt)
+        for device in plain:
+            engine.slots[(device.name, False)] = Slot(device, None, engine._format("full", device.name))
+        for slot in engine.slots.values():
+            model.add_end_token(slot.fmt.end_text)
+        return engine
+
+    def _format(self, style: str, device: str | None, chat_template: bool | None = None) -> PromptFormat:
+        tokenizer = getattr(self.backend, "tokenizer", None)
+        if tokenizer is not None:
+            return PromptFormat.for_tokenizer(tokenizer, style, device)
+        if chat_template or len(self.backend.tokenize(CHATML_START)) != 1:
+            raise BijouError("the llama.cpp backend needs a model with ChatML markers (<|im_start|>)")
+        return PromptFormat(style, device)
+
+    @property
+    def devices(self) -> list[str]:
+        return sorted({device for device, _ in self.slots})
+
+    def has_adapter(self, device: str) -> bool:
+        return (device, True) in self.slots
+
+    def use(self, device: str, adapter: bool | None = None) -> float:
+        """Serve ``device`` from now on, with its adapter (default when one is loaded) or the bare
+        base (``adapter=False``); the seconds the swap took. The base is never reloaded."""
+        adapter = self.has_adapter(device) if adapter is None else adapter
+        slot = self.slots.get((device, adapter))
+        if slot is None:
+            known = ", ".join(self.devices) or "none"
+            what = "an adapter for " if adapter else ""
+            raise BijouError(f"no {what}device {device!r} loaded (loaded: {known})")
+        started = time.perf_counter()
+        self.backend.use(slot.adapter)
+        self.active = slot
+        return time.perf_counter() - started
+
+    def _slot(self) -> Slot:
+        if self.active is None:
+            if len(self.devices) != 1:
+                raise BijouError("no device chosen: call use(DEVICE) first")
+            self.use(self.devices[0])
+        assert self.active is not None
+        return self.active
+
+    def answer(self, query: str) -> Answer:
+        """The active device's answer to ``query``, parsed and validated against its tools."""
+        slot = self._slot()
+        tools = slot.device.tools
+        tokenizer = getattr(self.backend, "tokenizer", None)
+        matcher = None
+        if self.constrain:
+            if slot.grammar is None:
+                slot.grammar = self.backend.vocabulary().grammar(tools)
+            matcher = slot.grammar.matcher()
+        gen = generate(
+            self.backend, slot.fmt.prompt(tokenizer, tools, query), slot.fmt.shared_prefix(tools), matcher
+        )
+        parsed = parse(gen.text)
+        if parsed.calls is None:
+            errors = [parsed.error or "not a call list"]
+        else:
+            errors = slot.device.validator.check_calls(parsed.calls)
+        return Answer(slot.device.name, query, gen.text, parsed.calls, errors, gen)
+
+    def call(self, query: str) -> list[Call]:
+        """The calls for ``query``; one clear error when the model's answer is not valid."""
+        answer = self.answer(query)
+        if not answer.valid:
+            raise BijouError(f"invalid answer {answer.text!r}: {'; '.join(answer.errors)}")
+        return answer.calls or []
+
+    def runtime(self, device: str) -> Any:
+        """The device's runtime (simulator); its state lasts as long as the engine."""
+        if device not in self._runtimes:
+            self._runtimes[device] = self.slots[(device, False)].device.runtime()
+        return self._runtimes[device]
+
+    def execute(self, answer: Answer, confirm: Callable[[Call], bool] | None = None) -> list[Outcome]:
+        """Run a valid answer's calls on the device's runtime, in order. Nothing runs from an invalid
+        answer; a call that needs confirmation runs only if ``confirm(call)`` says yes."""
+        if not answer.valid:
+            reason = "; ".join(answer.errors)
+            return [Outcome(call, "failed", reason=reason) for call in answer.calls or []] or [
+                Outcome({}, "failed", reason=reason)
+            ]
+        device = self.slots[(answer.device, False)].device
+        runtime = self.runtime(answer.device)
+        outcomes = []
+        for call in answer.calls or []:
+            if runtime.needs_confirmation(call) and not (confirm and confirm(call)):
+                outcomes.append(Outcome(call, "refused", reason="not confirmed"))
+                continue
+            try:
+                result = runtime.execute(call, device.tools_by_name[call["name"]])
+            except Exception as exc:  # a device error is reported, not raised
+                outcomes.append(Outcome(call, "failed", reason=f"{type(exc).__name__}: {exc}"))
+            else:
+                outcomes.append(Outcome(call, "done", result))
+        return outcomes
+
+
+def recorded_base(manifests: dict[str, dict[str, Any]]) -> str:
+    names = {m["base_model"]["name"] for m in manifests.values()}
+    if len(names) > 1:
+        raise BijouError(
+            f"the adapters were trained on different bases ({', '.join(sorted(names))}); pass a base"
+        )
+    return names.pop() if names else DEFAULT_MODEL
+
+
+def _backend(kind: str, base: str, adapters: dict[str, Path], quant: str) -> Any:
+    if kind == "transformers":
+        from .hf_backend import HFBackend
+
+        return HFBackend(base, adapters)
+    from .gguf_files import adapter_gguf, base_gguf
+    from .llama_backend import LlamaCppBackend
+
+    recorded = None if base.endswith(".gguf") else base
+    return LlamaCppBackend(
+        base_gguf(base, quant), {name: adapter_gguf(path, recorded) for name, path in adapters.items()}
+    )

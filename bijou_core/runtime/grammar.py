@@ -1,0 +1,132 @@
+"""Schema-constrained decoding: a grammar of call lists to one device's tools, through xgrammar.
+
+The grammar is compiled from the JSON Schema of a call list (:func:`calls_schema`), in the exact
+layout :func:`bijou_core.calls.dumps` prints and models are trained on (``", "`` and ``": "``, no
+other whitespace). xgrammar was chosen by measurement (``benchmarks/constrained-decoding.md``); it
+also tells which text the grammar forces next (jump-forward), which the decoder feeds as one chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import BijouError
+
+SEPARATORS = (", ", ": ")  # as bijou_core.calls.dumps writes them
+MAX_CALLS = 4  # calls in one spoken command
+MAX_TEXT = 120  # characters of a spoken string argument, where the tool sets no maxLength
+
+
+def _bounded(schema: Any) -> Any:
+    """``schema`` with every open-ended string bounded, so an answer always ends within its budget."""
+    if isinstance(schema, list):
+        return [_bounded(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded = {key: _bounded(value) for key, value in schema.items()}
+    if schema.get("type") == "string" and not {"enum", "const", "maxLength"} & set(schema):
+        bounded["maxLength"] = MAX_TEXT
+    return bounded
+
+
+def calls_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON Schema of a list of calls to ``tools`` (an empty list included): at most
+    ``MAX_CALLS`` calls, string arguments of at most ``MAX_TEXT`` characters unless a tool says."""
+    return {
+        "type": "array",
+        "maxItems": MAX_CALLS,
+        "items": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "name": {"const": tool["name"]},
+                        "arguments": _bounded(tool["parameters"]),
+                    },
+                    "required": ["name", "arguments"],
+                    "additionalProperties": False,
+                }
+                for tool in tools
+            ]
+        },
+    }
+
+
+class Vocabulary:
+    """A tokenizer's vocabulary as xgrammar sees it, built once per resident model."""
+
+    def __init__(self, info: Any):
+        xgrammar = _xgrammar()
+        self.info = info
+        self.compiler = xgrammar.GrammarCompiler(info)
+
+    @classmethod
+    def from_hf(cls, tokenizer: Any, vocab_size: int) -> Vocabulary:
+        return cls(_xgrammar().TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size))
+
+    @classmethod
+    def from_pieces(cls, pieces: list[bytes], stop_ids: list[int]) -> Vocabulary:
+        """From each token's decoded bytes (what llama.cpp's ``token_to_piece`` gives)."""
+        xgrammar = _xgrammar()
+        info = xgrammar.TokenizerInfo(pieces, xgrammar.VocabType.RAW, stop_token_ids=stop_ids)
+        return cls(info)
+
+    def grammar(self, tools: list[dict[str, Any]]) -> CallGrammar:
+        compiled = self.compiler.compile_json_schema(
+            calls_schema(tools), any_whitespace=False, separators=SEPARATORS, strict_mode=True
+        )
+        return CallGrammar(compiled, self.info.vocab_size)
+
+
+def _xgrammar() -> Any:
+    try:
+        import xgrammar
+    except ImportError:
+        raise BijouError(
+            "constrained decoding needs xgrammar: pip install --no-deps xgrammar (or pass --no-constrain)"
+        ) from None
+    return xgrammar
+
+
+class CallGrammar:
+    """The compiled grammar of one device's call lists; :meth:`matcher` starts one answer."""
+
+    def __init__(self, compiled: Any, vocab_size: int):
+        self.compiled = compiled
+        self.vocab_size = vocab_size
+
+    def matcher(self) -> CallMatcher:
+        return CallMatcher(self)
+
+
+class CallMatcher:
+    """Where one answer is in the grammar: masks logits, accepts tokens, says what is forced."""
+
+    def __init__(self, grammar: CallGrammar):
+        import xgrammar
+
+        self._xgr = xgrammar
+        self._matcher = xgrammar.GrammarMatcher(grammar.compiled, terminate_without_stop_token=True)
+        self._bitmask = xgrammar.allocate_token_bitmask(1, grammar.vocab_size)
+
+    def mask(self, logits: Any) -> None:
+        """Set the scores of tokens the grammar does not allow next to -inf (a 1-D torch tensor)."""
+        self._matcher.fill_next_token_bitmask(self._bitmask)
+        self._xgr.apply_token_bitmask_inplace(logits[None, :], self._bitmask)
+
+    def accept(self, token: int) -> None:
+        if not self._matcher.accept_token(token):
+            raise RuntimeError(f"the grammar rejected token {token}")
+
+    def accept_text(self, text: str) -> None:
+        if not self._matcher.accept_string(text):
+            raise RuntimeError(f"the grammar rejected {text!r}")
+
+    def forced(self) -> str:
+        """The text the grammar allows as the only continuation from here ('' if there is a choice)."""
+        return self._matcher.find_jump_forward_string()
+
+    @property
+    def done(self) -> bool:
+        """A complete call list has been produced: nothing may follow."""
+        return self._matcher.is_terminated()

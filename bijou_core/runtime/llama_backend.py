@@ -1,0 +1,146 @@
+"""The llama.cpp backend: a GGUF base with every GGUF LoRA resident, switched with
+``llama_set_adapters_lora`` (llama-cpp-python's low-level API; it has no high-level switch)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import BijouError
+from .grammar import Vocabulary
+
+
+class LlamaCppBackend:
+    """One llama.cpp model and context; adapters are loaded once and only their scales change."""
+
+    name = "llama.cpp"
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        adapters: dict[str, str | Path] | None = None,
+        n_ctx: int = 1024,
+        n_threads: int | None = None,
+    ):
+        import llama_cpp
+
+        self._lib = llama_cpp
+        if not Path(model_path).is_file():
+            raise BijouError(f"{model_path}: no such GGUF file")
+        threads = n_threads or len(os.sched_getaffinity(0))
+        self.llm = llama_cpp.Llama(
+            str(model_path),
+            n_ctx=n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            flash_attn=True,
+            verbose=False,
+        )
+        self._ctx = self.llm._ctx.ctx
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._handles: dict[str, Any] = {}
+        for name, path in (adapters or {}).items():
+            self._load_adapter(name, Path(path))
+        self.active: str | None = None
+        self._vocab = llama_cpp.llama_model_get_vocab(self.llm._model.model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self.end_ids = {self.llm.token_eos()}
+        self._n_past = 0
+        self._prefix: tuple[str | None, tuple[int, ...]] | None = None  # what the first positions hold
+        self._saved: dict[tuple[str | None, tuple[int, ...]], bytes] = {}
+        self._vocabulary: Vocabulary | None = None
+
+    @property
+    def adapters(self) -> list[str]:
+        return list(self._handles)
+
+    def _load_adapter(self, name: str, path: Path) -> None:
+        if not path.is_file():
+            raise BijouError(f"{path}: no such GGUF LoRA file")
+        handle = self._lib.llama_adapter_lora_init(self.llm._model.model, str(path).encode())
+        if not handle:
+            raise BijouError(
+                f"{path}: llama.cpp could not load it as a LoRA of {Path(self.llm.model_path).name}"
+            )
+        self.llm._stack.callback(self._lib.llama_adapter_lora_free, handle)
+        self._handles[name] = handle
+
+    def use(self, name: str | None) -> None:
+        """Activate adapter ``name`` (``None``: the bare base); the base stays, nothing is reloaded."""
+        lib = self._lib
+        if name is None:
+            code = lib.llama_set_adapters_lora(self._ctx, None, 0, None)
+        else:
+            if name not in self._handles:
+                loaded = ", ".join(self._handles) or "none"
+                raise BijouError(f"no adapter {name!r} loaded (loaded: {loaded})")
+            handles = (lib.llama_adapter_lora_p_ctypes * 1)(self._handles[name])
+            code = lib.llama_set_adapters_lora(self._ctx, handles, 1, (ctypes.c_float * 1)(1.0))
+        if code:
+            raise BijouError(f"llama.cpp could not switch to adapter {name!r} (error {code})")
+        self.active = name
+
+    def add_end_token(self, text: str) -> None:
+        self.end_ids.update(self.tokenize(text))
+
+    def vocabulary(self) -> Vocabulary:
+        if self._vocabulary is None:
+            buffer = ctypes.create_string_buffer(256)
+            pieces = []
+            for token in range(self.n_vocab):
+                size = self._lib.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+                pieces.append(buffer.raw[: max(size, 0)])
+            self._vocabulary = Vocabulary.from_pieces(pieces, sorted(self.end_ids))
+        return self._vocabulary
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode(), add_bos=False, special=True)
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self.llm.detokenize(ids, special=True).decode(errors="replace")
+
+    def _decode(self, ids: list[int]) -> None:
+        batch = self.llm._batch
+        for start in range(0, len(ids), self.llm.n_batch):
+            chunk = ids[start : start + self.llm.n_batch]
+            batch.set_batch(batch=chunk, n_past=self._n_past, logits_all=False)
+            self.llm._ctx.decode(batch)
+            self._n_past += len(chunk)
+
+    def start(self, prefix: list[int]) -> None:
+        """Positions 0.. hold ``prefix`` as computed with the active adapter: kept if already there,
+        else restored from the saved state of that (adapter, prefix), else computed and saved."""
+        lib = self._lib
+        key = (self.active, tuple(prefix))
+        if self._prefix == key:
+            self.truncate(len(prefix))
+            return
+        lib.llama_memory_seq_rm(self._memory, 0, -1, -1)
+        self._n_past = 0
+        if key in self._saved:
+            data = self._saved[key]
+            buffer = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+            if lib.llama_state_seq_set_data(self._ctx, buffer, len(data), 0) != len(data):
+                raise RuntimeError("llama.cpp could not restore a prompt prefix")
+            self._n_past = len(prefix)
+        elif prefix:
+            self._decode(prefix)
+            size = lib.llama_state_seq_get_size(self._ctx, 0)
+            buffer = (ctypes.c_uint8 * size)()
+            lib.llama_state_seq_get_data(self._ctx, buffer, size, 0)
+            self._saved[key] = bytes(buffer)
+        self._prefix = key
+
+    def feed(self, ids: list[int]) -> Any:
+        import numpy as np
+        import torch
+
+        self._decode(ids)
+        row = np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(-1), shape=(self.n_vocab,))
+        return torch.from_numpy(row.copy())
+
+    def truncate(self, length: int) -> None:
+        self._lib.llama_memory_seq_rm(self._memory, 0, length, -1)
+        self._n_past = length

@@ -1,0 +1,289 @@
+"""The runtime: adapters swapped in place, constrained calls, prefix caching, execution, ``bijou run``.
+
+Models are the tiny two-layer Llama with random LoRA adapters: their answers are nonsense, which
+is what makes them good witnesses (any state left behind by a swap changes the text).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import toy_fan
+import toy_plugin
+from click.testing import CliRunner
+
+from bijou_core.calls import dumps
+from bijou_core.cli import main
+from bijou_core.devices import DeviceRegistry, load_registry
+from bijou_core.plugins import Plugins
+from bijou_core.prompt import PromptFormat
+from bijou_core.runtime.decoding import generate
+from bijou_core.runtime.engine import Answer, Engine
+from bijou_core.runtime.grammar import Vocabulary
+from bijou_core.train.manifest import write_manifest
+
+QUERIES = {"lamp": ["kill the lights", "brightness to seventy"], "fan": ["fan on two", "stop swinging"]}
+
+
+@pytest.fixture(scope="module")
+def home() -> DeviceRegistry:
+    plugins = Plugins()
+    plugins.register(toy_plugin, "lamp", package="toy-lamp", version="1.2.3")
+    plugins.register(toy_fan, "fan", package="toy-fan", version="0.1.0")
+    return DeviceRegistry(plugins)
+
+
+@pytest.fixture(scope="module")
+def adapters_dir(tmp_path_factory, tiny_model_dir, home):
+    """A random LoRA adapter per device, with the manifest ``bijou devices train`` writes."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path_factory.mktemp("adapters")
+    for seed, device in enumerate(("lamp", "fan")):
+        torch.manual_seed(seed)
+        model = get_peft_model(
+            AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+            LoraConfig(r=4, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False),
+        )
+        model.save_pretrained(folder / device)
+        write_manifest(
+            folder / device,
+            {
+                "kind": "adapter",
+                "device": device,
+                "tools_hash": home.get(device).tools_hash,
+                "base_model": {"name": str(tiny_model_dir), "source": str(tiny_model_dir)},
+                "prompt_format": {"version": 1, "style": "compact", "device": device, "chat_template": False},
+            },
+        )
+    return folder
+
+
+def load(adapters_dir, home, names=("lamp", "fan"), **kwargs) -> Engine:
+    return Engine.load({n: adapters_dir / n for n in names}, registry=home, **kwargs)
+
+
+# ---------------------------------------------------------------- the grammar of calls
+
+
+def test_grammar_accepts_every_eval_answer_and_nothing_outside_the_schema(embedded_tokenizer_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    vocabulary = Vocabulary.from_hf(tokenizer, len(tokenizer))
+    registry = load_registry()
+    for name in ("airpods-pro", "omi", "rayban-stories"):
+        device = registry.get(name)
+        grammar = vocabulary.grammar(device.tools)
+        for record in device.eval_set:
+            matcher = grammar.matcher()
+            matcher.accept_text(dumps(record.answers))
+            assert matcher.done, record.query
+    grammar = vocabulary.grammar(registry.get("airpods-pro").tools)
+    for wrong in (
+        '[{"name": "set_volume", "arguments": {"level": 101}}]',  # above the maximum
+        '[{"name": "set_volume", "arguments": {"level": "50"}}]',  # a string for an integer
+        '[{"name": "set_noise_control", "arguments": {"mode": "quiet"}}]',  # not in the enum
+        '[{"name": "set_noise_control", "arguments": {}}]',  # a required argument missing
+        '[{"name": "media_control", "arguments": {"action": "play", "loud": true}}]',  # unknown argument
+        '[{"name": "make_coffee", "arguments": {}}]',  # unknown tool
+        '[{"name":"media_control","arguments":{"action":"play"}}]',  # not the trained layout
+    ):
+        with pytest.raises(RuntimeError, match="rejected"):
+            grammar.matcher().accept_text(wrong)
+    matcher = grammar.matcher()
+    matcher.accept_text('[{"name": "set_noise_')
+    assert matcher.forced() == 'control", "arguments": {"mode": "'
+
+
+# ---------------------------------------------------------------- the transformers backend
+
+
+def test_constrained_calls_are_always_schema_valid(adapters_dir, home):
+    engine = load(adapters_dir, home)
+    free = load(adapters_dir, home, constrain=False)
+    unconstrained_valid = []
+    for device, queries in QUERIES.items():
+        for adapter in (True, False):
+            engine.use(device, adapter)
+            free.use(device, adapter)
+            for query in queries:
+                answer = engine.answer(query)
+                assert answer.valid, (device, query, answer.text, answer.errors)
+                assert home.get(device).validator.is_valid(answer.calls)
+                assert answer.generation.forced_tokens > 0
+                unconstrained_valid.append(free.answer(query).valid)
+    assert not all(unconstrained_valid)  # the random model on its own does not write valid calls
+
+
+def test_a_swap_leaves_nothing_behind(adapters_dir, home):
+    engine = load(adapters_dir, home, constrain=False)
+    engine.use("lamp")
+    first = engine.answer("kill the lights").text
+    engine.use("fan")
+    fan = engine.answer("fan on two").text
+    engine.use("lamp", adapter=False)
+    base = engine.answer("kill the lights").text
+    engine.use("lamp")
+    assert engine.answer("kill the lights").text == first
+    assert load(adapters_dir, home, ["lamp"], constrain=False).answer("kill the lights").text == first
+    fresh_fan = load(adapters_dir, home, ["fan"], constrain=False, devices=["lamp"])
+    fresh_fan.use("fan")
+    assert fresh_fan.answer("fan on two").text == fan
+    fresh_fan.use("lamp", adapter=False)
+    assert fresh_fan.answer("kill the lights").text == base
+    assert first != base  # the adapter changes the answer, so the equalities above could fail
+
+
+def test_the_cached_prompt_prefix_gives_the_same_answer(adapters_dir, home):
+    engine = load(adapters_dir, home, constrain=False)
+    engine.use("lamp")
+    fmt: PromptFormat = engine.active.fmt
+    tools = engine.active.device.tools
+    prompt, prefix = fmt.prompt(None, tools, "kill the lights"), fmt.shared_prefix(tools)
+    cached = generate(engine.backend, prompt, prefix)
+    generate(engine.backend, fmt.prompt(None, tools, "something else entirely"), prefix)
+    again = generate(engine.backend, prompt, prefix)
+    full = generate(engine.backend, prompt, None)
+    assert cached.cached_tokens == len(engine.backend.tokenize(prefix)) > 0 and full.cached_tokens == 0
+    assert cached.text == again.text == full.text
+
+
+def test_calls_run_on_the_device_only_when_valid_and_confirmed(adapters_dir, home):
+    engine = load(adapters_dir, home)
+
+    def answer(calls, errors=()):
+        from bijou_core.runtime.decoding import Generation
+
+        return Answer("lamp", "q", dumps(calls), calls, list(errors), Generation("", 0, 0, 0, 0, 0))
+
+    brightness = {"name": "set_brightness", "arguments": {"percent": 30}}
+    scene = {"name": "name_scene", "arguments": {"scene": "focus"}}
+    outcomes = engine.execute(answer([brightness, {"name": "set_light", "arguments": {"on": 7}}], ["bad on"]))
+    assert [o.status for o in outcomes] == ["failed", "failed"] and outcomes[0].reason == "bad on"
+    assert engine.runtime("lamp").state["percent"] == 50  # nothing ran
+    outcomes = engine.execute(answer([brightness, scene]))
+    assert [o.status for o in outcomes] == ["done", "refused"]
+    assert engine.runtime("lamp").state["percent"] == 30 and engine.runtime("lamp").state["scenes"] == []
+    asked = []
+    outcomes = engine.execute(answer([scene]), confirm=lambda call: asked.append(call) or False)
+    assert asked == [scene] and outcomes[0].status == "refused"
+    outcomes = engine.execute(answer([scene]), confirm=lambda call: True)
+    assert outcomes[0].status == "done" and engine.runtime("lamp").state["scenes"] == ["focus"]
+
+
+# ---------------------------------------------------------------- bijou run
+
+
+@pytest.fixture
+def home_cli(monkeypatch, home):
+    monkeypatch.setattr("bijou_core.cli.devices.load_registry", lambda: home)
+    return home
+
+
+def test_run_answers_commands_swaps_devices_and_changes_their_state(adapters_dir, home_cli):
+    args = ["run", "--adapters-dir", str(adapters_dir), "--backend", "transformers", "--device", "fan"]
+    stdin = "fan on two\n/device lamp\nkill the lights\n/device fan\nstop swinging\n"
+    result = CliRunner().invoke(main, args, input=stdin, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["device"], r["command"]) for r in records] == [
+        ("fan", "fan on two"),
+        ("lamp", "kill the lights"),
+        ("fan", "stop swinging"),
+    ]
+    assert records[1]["latency_ms"]["swap"] > 0 and records[0]["latency_ms"]["prefill"] > 0
+    simulators = {"fan": home_cli.get("fan").runtime(), "lamp": home_cli.get("lamp").runtime()}
+    for record in records:
+        assert record["valid"] and home_cli.get(record["device"]).validator.is_valid(record["calls"])
+        simulator = simulators[record["device"]]
+        for result_ in record["results"]:
+            assert result_["status"] == (
+                "refused" if simulator.needs_confirmation(result_["call"]) else "done"
+            )
+            if result_["status"] == "done":
+                assert result_["result"] == simulator.execute(
+                    result_["call"], home_cli.get(record["device"]).tools_by_name[result_["call"]["name"]]
+                )
+        assert record["state"] == simulator.state  # the device state followed the executed calls
+
+    one = CliRunner().invoke(main, [*args, "--command", "fan on two"], catch_exceptions=False)
+    assert [json.loads(line)["calls"] for line in one.stdout.splitlines()] == [records[0]["calls"]]
+
+
+def test_run_errors_are_one_line(adapters_dir, home_cli, tmp_path):
+    args = ["run", "--adapters-dir", str(adapters_dir), "--command", "x"]
+    result = CliRunner().invoke(main, [*args, "--device", "toaster"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "unknown device 'toaster'" in result.output
+    result = CliRunner().invoke(main, ["run", "--adapters-dir", str(tmp_path), "--command", "x"])
+    assert (
+        result.output
+        == f"Error: {tmp_path}: no adapter folders in it (expected DEVICE/adapter_config.json)\n"
+    )
+
+
+# ---------------------------------------------------------------- the llama.cpp backend
+
+
+@pytest.mark.slow
+def test_llama_cpp_swaps_in_place_and_constrains(adapters_dir, home, tiny_model_dir, bijou_cache):
+    engine = load(adapters_dir, home, backend="llama.cpp", quant="f16", constrain=False)
+    assert sorted(engine.backend.adapters) == ["fan", "lamp"]
+    engine.use("lamp")
+    first = engine.answer("kill the lights").text
+    engine.use("fan")
+    engine.answer("fan on two")
+    engine.use("lamp", adapter=False)
+    base = engine.answer("kill the lights").text
+    engine.use("lamp")
+    assert engine.answer("kill the lights").text == first != base
+    converted = sorted(p.name for p in adapters_dir.glob("*/*.gguf"))
+    assert converted == ["fan-lora-f16.gguf", "lamp-lora-f16.gguf"]
+    mtimes = [p.stat().st_mtime for p in adapters_dir.glob("*/*.gguf")]
+    fresh = load(adapters_dir, home, ["lamp"], backend="llama.cpp", quant="f16", constrain=False)
+    assert fresh.answer("kill the lights").text == first
+    assert [p.stat().st_mtime for p in adapters_dir.glob("*/*.gguf")] == mtimes  # converted once, cached
+
+    constrained = load(adapters_dir, home, backend="llama.cpp", quant="f16")
+    for device, queries in QUERIES.items():
+        constrained.use(device)
+        for query in queries:
+            answer = constrained.answer(query)
+            assert answer.valid and home.get(device).validator.is_valid(answer.calls), answer.text
+
+
+# ---------------------------------------------------------------- bijou bench
+
+
+def bench(adapters_dir, tmp_path, *options: str) -> tuple[dict, str]:
+    table = tmp_path / "RESULTS.md"
+    args = ["bench", "--adapters-dir", str(adapters_dir), "--limit", "2", "--no-memory", "--json"]
+    result = CliRunner().invoke(main, [*args, "--output", str(table), *options], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), table.read_text()
+
+
+def test_bench_measures_the_transformers_backend(adapters_dir, home_cli, tmp_path):
+    results, table = bench(adapters_dir, tmp_path, "--backends", "transformers")
+    (run,) = results["runs"]
+    assert (run["backend"], run["constrained"]) == ("transformers", True)
+    assert set(run["devices"]) == {"fan", "lamp"} and run["all"]["examples"] == 4
+    assert run["all"]["schema_valid"] == 100.0 and run["all"]["latency_p50_ms"] > 0
+    swap = results["swap_transformers"]
+    assert swap["adapters_resident"] == 2 and swap["reload_p50_ms"] > swap["swap_p50_ms"] > 0
+    assert results["machine"]["cores"] >= 1 and "| transformers | fp32 | yes | all | 4 |" in table
+
+
+@pytest.mark.slow
+def test_bench_measures_llama_cpp_against_its_targets(adapters_dir, home_cli, tmp_path, bijou_cache):
+    results, table = bench(adapters_dir, tmp_path, "--backends", "llama.cpp", "--quants", "f16")
+    assert [(r["quant"], r["constrained"]) for r in results["runs"]] == [("f16", True), ("f16", False)]
+    assert results["swap"]["swap_speedup"] >= 10  # a swap is far cheaper than loading base+adapter
+    targets = {row["target"]: row for row in results["targets"]}
+    assert targets["schema-valid calls, every constrained run"]["measured"] == 100.0
+    assert "constrained / unconstrained latency p50" in targets and "## Targets" in table
+    assert set(results["file_sizes_mib"]) >= {"base f16", "adapter lamp (GGUF LoRA f16)"}

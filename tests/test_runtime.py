@@ -99,6 +99,59 @@ def test_grammar_accepts_every_eval_answer_and_nothing_outside_the_schema(embedd
     assert matcher.forced() == 'control", "arguments": {"mode": "'
 
 
+class ScriptedModel:
+    """A backend whose "model" always wants the canonical tokens of ``answer``; it records every
+    token it is fed, so a test sees exactly the token split the decoding loop showed the model."""
+
+    def __init__(self, tokenizer, answer: str):
+        self.tokenizer, self.end_ids = tokenizer, {tokenizer.convert_tokens_to_ids("<|im_end|>")}
+        self.target = self.tokenize(answer) + sorted(self.end_ids)
+        self.seen: list[int] = []
+
+    def tokenize(self, text):
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def detokenize(self, ids):
+        return self.tokenizer.decode(ids, clean_up_tokenization_spaces=False)
+
+    def start(self, prefix):
+        self.seen = list(prefix)
+
+    def feed(self, ids):
+        import torch
+
+        self.seen += ids
+        logits = torch.zeros(self.tokenizer.vocab_size + 1)
+        logits[self.target[len(self.seen) - self.prompt_len]] = 1.0
+        return logits
+
+    def truncate(self, length):
+        del self.seen[length:]
+
+
+def test_forced_text_is_fed_in_the_token_split_of_training(embedded_tokenizer_dir):
+    """Constrained decoding feeds forced text in chunks, yet the model must see each answer split
+    into tokens exactly as in training (BPE merges depend on what follows: ``"}},`` vs ``"}}]``)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    vocabulary = Vocabulary.from_hf(tokenizer, len(tokenizer))
+    device = load_registry().get("airpods-pro")
+    fmt = PromptFormat.for_tokenizer(tokenizer, "compact", device.name)
+    grammar = vocabulary.grammar(device.tools)
+    forced_total = 0
+    for record in device.eval_set:
+        answer = dumps(record.answers)
+        model = ScriptedModel(tokenizer, answer)
+        prompt = fmt.prompt(tokenizer, device.tools, record.query)
+        model.prompt_len = len(model.tokenize(prompt))
+        gen = generate(model, prompt, fmt.shared_prefix(device.tools), grammar.matcher())
+        assert gen.text == answer
+        assert model.seen == model.tokenize(prompt + answer)[: len(model.seen)], record.query
+        forced_total += gen.forced_tokens
+    assert forced_total > 0
+
+
 # ---------------------------------------------------------------- the transformers backend
 
 

@@ -95,6 +95,7 @@ def run(
     engine = load_engine(ctx, adapters_dir, devices, base, backend, constrain, quant)
     for warning in engine.warnings:
         click.echo(f"warning: {warning}", err=True)
+    engine.warm_up()
     swap = engine.use(devices[0] if devices else engine.devices[0])
     interactive = not commands and sys.stdin.isatty()
     lines = commands or _stdin_lines(interactive)

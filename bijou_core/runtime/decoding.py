@@ -67,6 +67,29 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
+def _forced_tokens(backend: Backend, matcher: CallMatcher, out: list[int], forced: str) -> list[int]:
+    """``out`` extended by the grammar's forced text, tokenized as the whole answer is in training.
+
+    Only the tokens that stay the same whatever the grammar lets follow are taken: BPE merges
+    depend on the characters after the forced text (``"}},`` is ``"}`` ``},`` but ``"}}]`` is ``"``
+    ``}}`` ``]``), and a model fed a split it was never trained on answers worse. What is left of the
+    forced text, the model decodes itself.
+    """
+    text = backend.detokenize(out)
+    new = backend.tokenize(text + forced)
+    stable = len(new)
+    for continuation in matcher.continuations(forced):
+        stable = min(stable, _common_prefix(new, backend.tokenize(text + forced + continuation)))
+    if stable == len(new):
+        matcher.accept_text(forced)
+        return new
+    head = backend.detokenize(new[:stable])
+    if len(head) <= len(text) or not head.startswith(text):
+        return out
+    matcher.accept_text(head[len(text) :])
+    return new[:stable]
+
+
 def generate(
     backend: Backend,
     prompt: str,
@@ -89,9 +112,7 @@ def generate(
     prefill = None
     while True:
         if matcher is not None and (forced := matcher.forced()):
-            matcher.accept_text(forced)
-            # Retokenize so the model sees the answer split as in training.
-            new = backend.tokenize(backend.detokenize(out) + forced)
+            new = _forced_tokens(backend, matcher, out, forced)
             keep = _common_prefix(out, new)
             forced_tokens += len(new) - keep
             out = new

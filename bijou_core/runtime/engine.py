@@ -158,16 +158,30 @@ class Engine:
         assert self.active is not None
         return self.active
 
+    def warm_up(self) -> None:
+        """Compute every adapter's prompt-prefix state and grammar now, so that the first command
+        after any swap costs what a steady one does; the active device stays."""
+        active = self.active
+        for (device, adapter), slot in self.slots.items():
+            if adapter:
+                self.use(device)
+                self._grammar(slot)
+                prefix = slot.fmt.shared_prefix(slot.device.tools)
+                self.backend.start(self.backend.tokenize(prefix) if prefix else [])
+        if active is not None:
+            self.use(active.device.name, active.adapter is not None)
+
+    def _grammar(self, slot: Slot) -> CallGrammar:
+        if slot.grammar is None:
+            slot.grammar = self.backend.vocabulary().grammar(slot.device.tools)
+        return slot.grammar
+
     def answer(self, query: str) -> Answer:
         """The active device's answer to ``query``, parsed and validated against its tools."""
         slot = self._slot()
         tools = slot.device.tools
         tokenizer = getattr(self.backend, "tokenizer", None)
-        matcher = None
-        if self.constrain:
-            if slot.grammar is None:
-                slot.grammar = self.backend.vocabulary().grammar(tools)
-            matcher = slot.grammar.matcher()
+        matcher = self._grammar(slot).matcher() if self.constrain else None
         gen = generate(
             self.backend, slot.fmt.prompt(tokenizer, tools, query), slot.fmt.shared_prefix(tools), matcher
         )

@@ -59,6 +59,25 @@ class Vocabulary:
         xgrammar = _xgrammar()
         self.info = info
         self.compiler = xgrammar.GrammarCompiler(info)
+        self._pieces: list[bytes] | None = None
+        self._first: Any = None
+
+    def starts(self, allowed: Any) -> list[str]:
+        """One allowed token's text per distinct first byte (``allowed``: a boolean array by id)."""
+        import numpy as np
+
+        if self._pieces is None:
+            self._pieces = list(self.info.decoded_vocab)
+            self._first = np.array([p[0] if p else 256 for p in self._pieces])
+        ids = np.flatnonzero(allowed[: len(self._pieces)])
+        _, first = np.unique(self._first[ids], return_index=True)
+        texts = []
+        for token in ids[first]:
+            try:
+                texts.append(self._pieces[token].decode())
+            except UnicodeDecodeError:
+                continue
+        return [t for t in texts if t]
 
     @classmethod
     def from_hf(cls, tokenizer: Any, vocab_size: int) -> Vocabulary:
@@ -75,7 +94,7 @@ class Vocabulary:
         compiled = self.compiler.compile_json_schema(
             calls_schema(tools), any_whitespace=False, separators=SEPARATORS, strict_mode=True
         )
-        return CallGrammar(compiled, self.info.vocab_size)
+        return CallGrammar(compiled, self)
 
 
 def _xgrammar() -> Any:
@@ -91,9 +110,9 @@ def _xgrammar() -> Any:
 class CallGrammar:
     """The compiled grammar of one device's call lists; :meth:`matcher` starts one answer."""
 
-    def __init__(self, compiled: Any, vocab_size: int):
+    def __init__(self, compiled: Any, vocabulary: Vocabulary):
         self.compiled = compiled
-        self.vocab_size = vocab_size
+        self.vocabulary = vocabulary
 
     def matcher(self) -> CallMatcher:
         return CallMatcher(self)
@@ -106,8 +125,9 @@ class CallMatcher:
         import xgrammar
 
         self._xgr = xgrammar
+        self._vocabulary = grammar.vocabulary
         self._matcher = xgrammar.GrammarMatcher(grammar.compiled, terminate_without_stop_token=True)
-        self._bitmask = xgrammar.allocate_token_bitmask(1, grammar.vocab_size)
+        self._bitmask = xgrammar.allocate_token_bitmask(1, grammar.vocabulary.info.vocab_size)
 
     def mask(self, logits: Any) -> None:
         """Set the scores of tokens the grammar does not allow next to -inf (a 1-D torch tensor)."""
@@ -121,6 +141,17 @@ class CallMatcher:
     def accept_text(self, text: str) -> None:
         if not self._matcher.accept_string(text):
             raise RuntimeError(f"the grammar rejected {text!r}")
+
+    def continuations(self, text: str) -> list[str]:
+        """After ``text`` (not accepted): a sample of what may follow, one token per first byte."""
+        import numpy as np
+
+        probe = self._matcher.fork()
+        if not probe.accept_string(text) or probe.is_terminated():
+            return []
+        probe.fill_next_token_bitmask(self._bitmask)
+        bits = np.unpackbits(self._bitmask[0].numpy().view(np.uint8), bitorder="little").astype(bool)
+        return self._vocabulary.starts(bits)
 
     def forced(self) -> str:
         """The text the grammar allows as the only continuation from here ('' if there is a choice)."""

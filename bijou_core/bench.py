@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.progress import Progress
-
 from .devices import DeviceRegistry
-from .evaluate.metrics import percentile, score_example, summarize
+from .evaluate.metrics import percentile, summarize
+from .evaluate.run import evaluate_run
 from .runtime.engine import Engine
 
 TARGETS = {
@@ -37,18 +36,10 @@ TARGETS = {
 
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
-    model = (
-        next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.processor(),
-        )
-        if Path("/proc/cpuinfo").exists()
-        else platform.processor()
-    )
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    model = names[0] if names else platform.processor()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = {
         p: _version(p)
@@ -77,36 +68,16 @@ def _p(values: list[float], q: float) -> float | None:
 
 
 def eval_sets_run(engine: Engine, limit: int | None, label: str) -> dict[str, Any]:
-    """Every eval command of every device with an adapter, scored, with its latency split."""
-    examples: list[dict[str, Any]] = []
-    devices = [d for d in engine.devices if engine.has_adapter(d)]
-    per_device = {}
-    with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
-        for name in devices:
-            engine.use(name)
-            device = engine.active.device  # type: ignore[union-attr]
-            records = device.eval_set[:limit] if limit else device.eval_set
-            task = progress.add_task(f"{label} {name}", total=len(records))
-            engine.answer(records[0].query)  # warm-up: prefix state and grammar, as a running device has
-            rows = []
-            for record in records:
-                gen = engine.answer(record.query).generation
-                verdict = score_example(record.answers, gen.text, device.validator, device.eval_rules)
-                rows.append(
-                    {
-                        "device": name,
-                        "query": record.query,
-                        "expected": record.answers,
-                        "text": gen.text,
-                        **verdict,
-                        "latency_ms": 1000 * gen.seconds,
-                        "prefill_ms": 1000 * gen.prefill_s,
-                        "decode_ms": 1000 * gen.decode_s,
-                    }
-                )
-                progress.advance(task)
-            per_device[name] = _rates(rows)
-            examples += rows
+    """Every eval command of every device with an adapter, scored, with its latency split (the
+    adapters' prompt prefixes and grammars computed first, as on a running device)."""
+    engine.warm_up()
+    per_device, examples = {}, []
+    for name in [d for d in engine.devices if engine.has_adapter(d)]:
+        device = engine.slots[(name, True)].device
+        records = device.eval_set[:limit] if limit else device.eval_set
+        rows = evaluate_run(engine, device, records, True, f"{label} {name}")["examples"]
+        per_device[name] = _rates(rows)
+        examples += [{"device": name, **row} for row in rows]
     return {"label": label, "all": _rates(examples), "devices": per_device, "examples": examples}
 
 

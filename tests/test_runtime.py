@@ -7,6 +7,7 @@ is what makes them good witnesses (any state left behind by a swap changes the t
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import toy_fan
@@ -277,6 +278,11 @@ def test_run_errors_are_one_line(adapters_dir, home_cli, tmp_path):
         result.output
         == f"Error: {tmp_path}: no adapter folders in it (expected DEVICE/adapter_config.json)\n"
     )
+    shutil.copytree(adapters_dir / "lamp", tmp_path / "lamp")
+    shutil.copytree(adapters_dir / "lamp", tmp_path / "lamp-v2")
+    result = CliRunner().invoke(main, ["run", "--adapters-dir", str(tmp_path), "--command", "x"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output.startswith("Error: two adapters for device 'lamp': ")
 
 
 # ---------------------------------------------------------------- the llama.cpp backend

@@ -103,6 +103,10 @@ class Engine:
         adapters = {name: Path(path) for name, path in (adapters or {}).items()}
         manifests = {name: read_manifest(path) for name, path in adapters.items()}
         served = {name: get(manifest["device"]) for name, manifest in manifests.items()}
+        for device in {d.name for d in served.values()}:
+            twins = [str(adapters[n]) for n, d in served.items() if d.name == device]
+            if len(twins) > 1:
+                raise BijouError(f"two adapters for device {device!r}: {', '.join(twins)}")
         plain = [get(name) for name in dict.fromkeys([*names, *given, *(d.name for d in served.values())])]
         base = base or recorded_base(manifests)
         model = _backend(backend, base, adapters, quant)

@@ -83,6 +83,12 @@ def training_options(
         ),
         option("--load-in-4bit", is_flag=True, help="QLoRA: load the base in 4 bits (CUDA GPUs only)."),
         option("--gradient-checkpointing/--no-gradient-checkpointing", default=False, show_default=True),
+        option(
+            "--group-by-length/--no-group-by-length",
+            default=False,
+            show_default=True,
+            help="Batch examples of similar lengths together: less padding, but lower accuracy measured.",
+        ),
         config_option,
     ]
 
@@ -114,4 +120,5 @@ def settings_from(model_name: str, output_dir: Path, options: dict[str, Any]) ->
         precision=options["precision"],
         load_in_4bit=options["load_in_4bit"],
         gradient_checkpointing=options["gradient_checkpointing"],
+        group_by_length=options["group_by_length"],
     )

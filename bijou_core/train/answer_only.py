@@ -3,9 +3,13 @@
 TRL's fused LM head restricts the vocabulary projection to the positions that carry a label only on
 Triton devices (CUDA, XPU). Elsewhere, a CPU included, it projects every position, prompt included,
 in fp32, which is most of the cost of a short-answer step. On those devices this trainer runs the
-model's own forward with ``logits_to_keep`` set to the positions that predict an answer token, and
-takes the same loss as TRL (the summed negative log-likelihood of the answer tokens over the number
-of answer tokens in the optimizer step). On Triton devices it defers to TRL unchanged.
+model's decoder (``get_decoder()``), gathers the hidden states of exactly the positions that predict
+an answer token, example by example, and projects only those through the output embeddings
+(``get_output_embeddings()``); it takes the same loss as TRL (the summed negative log-likelihood of
+the answer tokens over the number of answer tokens in the optimizer step). Under DDP the model's own
+forward must run (it drives gradient synchronisation), so there it passes ``logits_to_keep``: the
+positions that predict an answer token in any example of the batch. On Triton devices it defers to
+TRL unchanged.
 
 With ``shared_prefix`` (the token ids every example starts with, e.g. a device's system prompt
 listing its tools), the prefix runs once per batch and its key/value cache is repeated for every
@@ -39,20 +43,31 @@ class AnswerOnlySFTTrainer(SFTTrainer):
         if self.accelerator.device.type in ("cuda", "xpu") or return_outputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         input_ids, labels, mask = inputs["input_ids"], inputs["labels"], inputs["attention_mask"]
-        targets_all = labels[:, 1:]
-        positions = (targets_all != -100).any(dim=0).nonzero().squeeze(-1)
-        start = 0
-        forward = {"input_ids": input_ids, "attention_mask": mask}
+        start, cache = 0, None
         if self._prefix_applies(input_ids):
             start = len(self.shared_prefix)
             cache = model(input_ids=input_ids[:1, :start], use_cache=True).cache
             cache.batch_repeat_interleave(input_ids.shape[0])
-            forward = {"input_ids": input_ids[:, start:], "attention_mask": mask, "cache": cache}
-            positions = positions[positions >= start]
-        logits = model(**forward, use_cache=start > 0, logits_to_keep=positions - start).logits
-        targets = targets_all[:, positions]
+        forward = {
+            "input_ids": input_ids[:, start:],
+            "attention_mask": mask,
+            "cache": cache,
+            "use_cache": start > 0,
+        }
+        targets = labels[:, start + 1 :]  # the token each remaining position predicts
         valid = targets != -100
-        nll = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="sum")
+        if self.accelerator.num_processes > 1:
+            positions = valid.any(dim=0).nonzero().squeeze(-1)
+            logits = model(**forward, logits_to_keep=positions).logits
+            targets, valid = targets[:, positions], valid[:, positions]
+        else:
+            hidden = model.get_decoder()(**forward).last_hidden_state[:, :-1]
+            logits = model.get_output_embeddings()(hidden[valid])
+            cap = getattr(model.config, "final_logit_softcapping", None)
+            if cap:
+                logits = torch.tanh(logits / cap) * cap
+            targets, valid = targets[valid], valid[valid]
+        nll = F.cross_entropy(logits.float().flatten(0, -2), targets.flatten(), reduction="sum")
         count = valid.sum() if num_items_in_batch is None else num_items_in_batch
         loss = nll / torch.as_tensor(count, device=nll.device).clamp(min=1)
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:

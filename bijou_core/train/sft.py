@@ -45,6 +45,7 @@ class TrainSettings:
     precision: str = "auto"  # auto | bf16 | fp32
     load_in_4bit: bool = False
     gradient_checkpointing: bool = False
+    group_by_length: bool = False
     logging_steps: int = 10
 
     def to_json(self) -> dict[str, Any]:
@@ -187,7 +188,9 @@ def train_lora(
         warmup_steps=0.05,
         max_length=settings.max_seq_length,
         completion_only_loss=True,
-        train_sampling_strategy="random",
+        # Batches of similar lengths pad less, but measured here they cost accuracy (no-tool and
+        # multi-call examples end up in batches of their own): off by default.
+        train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
         bf16=use_bf16(settings.precision),
         gradient_checkpointing=settings.gradient_checkpointing,
         save_steps=settings.save_steps,

@@ -163,7 +163,7 @@ def test_templates_cover_every_tool_and_yaml_booleans_are_strings(templates, too
         for value, forms in table.items():
             assert isinstance(value, str) and all(isinstance(f, str) for f in forms)
     for key in FREE_TEXT:
-        assert 15 <= len(templates["lists"][key]) <= 30, key
+        assert len(templates["lists"][key]) >= 15, key
     validator = CallValidator(tools)
     for name, phrasings in templates["tools"].items():
         for p in phrasings:

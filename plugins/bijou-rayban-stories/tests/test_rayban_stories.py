@@ -157,7 +157,7 @@ def test_templates_cover_every_tool_and_lists(templates, tools):
         assert len(phrasings) >= 10, name
     assert len(templates["no_tool"]) >= 30
     for key in bijou_rayban_stories.FREE_TEXT:
-        assert 15 <= len(templates["lists"][key]) <= 30, key
+        assert len(templates["lists"][key]) >= 15, key
     for table in templates["values"].values():
         for value, forms in table.items():
             assert isinstance(value, str) and all(isinstance(f, str) for f in forms)

@@ -81,6 +81,7 @@ def main() -> None:
                 model_name=args.model,
                 output_dir=Path(tmp),
                 max_steps=args.steps,
+                max_seq_length=1024,
                 batch_size=args.batch_size,
                 save_steps=10**6,
                 logging_steps=10**6,

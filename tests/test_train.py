@@ -153,11 +153,16 @@ def test_config_file_sets_options(lamp_cli, monkeypatch, tmp_path):
 
     monkeypatch.setattr("bijou_core.train.device.train_device", fake_train_device)
     config = tmp_path / "train.toml"
-    config.write_text('num-epochs = 3\nlearning_rate = 2e-4\nprompt_style = "full"\nnum_examples = 500\n')
+    config.write_text(
+        'num-epochs = 3\nlearning_rate = 2e-4\nprompt_style = "full"\nnum_examples = 500\ngroup_by_length = true\n'
+    )
     result = run("devices", "train", "lamp", "--config", config, "--lora-r", 16)
     assert result.exit_code == 0, result.output
     assert seen["settings"].num_epochs == 3 and seen["settings"].learning_rate == 2e-4
     assert seen["settings"].lora_r == 16 and seen["num_examples"] == 500 and seen["prompt_style"] == "full"
+    assert seen["settings"].group_by_length is True
+    result = run("devices", "train", "lamp", "--lora-r", 16)
+    assert result.exit_code == 0 and seen["settings"].group_by_length is False  # random batches by default
 
 
 def test_four_bit_refused_on_cpu(lamp_cli, tiny_model_dir, tmp_path):

@@ -73,7 +73,7 @@ def eval_sets_run(engine: Engine, limit: int | None, label: str) -> dict[str, An
     engine.warm_up()
     per_device, examples = {}, []
     for name in [d for d in engine.devices if engine.has_adapter(d)]:
-        device = engine.slots[(name, True)].device
+        device = engine.device(name)
         records = device.eval_set[:limit] if limit else device.eval_set
         rows = evaluate_run(engine, device, records, True, f"{label} {name}")["examples"]
         per_device[name] = _rates(rows)

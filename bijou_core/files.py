@@ -87,7 +87,7 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding, newline=None if encoding is None else "\n") as fh:
             yield fh
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        usual_permissions(tmp)  # mkstemp makes 0600
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -98,6 +98,12 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def usual_permissions(path: str | os.PathLike[str]) -> None:
+    """Give a file or folder the permissions ``open`` or ``mkdir`` would (tempfile makes 0600 files
+    and 0700 folders, safetensors 0600 files)."""
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~_umask())
 
 
 def dumps_record(record: Any) -> str:

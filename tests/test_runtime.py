@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from bijou_core.calls import dumps
 from bijou_core.cli import main
 from bijou_core.devices import DeviceRegistry, load_registry
+from bijou_core.errors import BijouError
 from bijou_core.plugins import Plugins
 from bijou_core.prompt import PromptFormat
 from bijou_core.runtime.decoding import generate
@@ -190,6 +191,15 @@ def test_a_swap_leaves_nothing_behind(adapters_dir, home):
     fresh_fan.use("lamp", adapter=False)
     assert fresh_fan.answer("kill the lights").text == base
     assert first != base  # the adapter changes the answer, so the equalities above could fail
+
+
+def test_an_unknown_device_is_one_clear_line(adapters_dir, home):
+    engine = load(adapters_dir, home, constrain=False)
+    assert engine.device("lamp").name == "lamp"
+    with pytest.raises(BijouError, match=r"^no device 'lam' loaded \(loaded: fan, lamp\)$"):
+        engine.device("lam")
+    with pytest.raises(BijouError, match=r"^no device 'lam' loaded \(loaded: fan, lamp\)$"):
+        engine.use("lam")
 
 
 def test_the_cached_prompt_prefix_gives_the_same_answer(adapters_dir, home):

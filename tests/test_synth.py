@@ -41,7 +41,19 @@ def test_records_are_valid_unique_balanced_and_covering(lamp):
     multi = [r for r in records if len(r["answers"]) == 2]
     assert 0.05 * 200 <= len(no_tool) <= 0.15 * 200
     assert len(multi) == 20
-    assert all(a["name"] != b["name"] for a, b in (r["answers"] for r in multi))
+    assert all(a != b for a, b in (r["answers"] for r in multi))
+
+
+def test_two_command_utterances_may_use_one_tool_twice(lamp):
+    multi = [
+        r["answers"]
+        for r in template_set(lamp).generate(400, seed=0, multi_share=0.5)
+        if len(r["answers"]) == 2
+    ]
+    same_tool = [(a, b) for a, b in multi if a["name"] == b["name"]]
+    assert same_tool, "no two-command utterance uses one tool twice ('turn it on then make it red')"
+    assert all(a["arguments"] != b["arguments"] for a, b in same_tool)
+    assert len(same_tool) < len(multi) / 2
 
 
 def test_numbers_are_spoken_as_digits_and_words(lamp):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -19,6 +20,14 @@ from bijou_core.train.sft import TrainResult
 def run(*args: str):
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     return result
+
+
+def assert_usual_permissions(path) -> None:
+    """``path`` can be read by whoever could read a file or folder made with open() or mkdir()."""
+    mask = os.umask(0)
+    os.umask(mask)
+    usual = (0o777 if path.is_dir() else 0o666) & ~mask
+    assert path.stat().st_mode & 0o777 == usual, f"{path}: {oct(path.stat().st_mode & 0o777)}"
 
 
 def fp32_config(folder, batch_size: int) -> SFTConfig:
@@ -86,6 +95,7 @@ def test_train_resume_and_evaluate_a_device_adapter(lamp_cli, tiny_model_dir, tm
     assert manifest["training"]["steps"] == 2 and manifest["training"]["tokens"] > 0
     assert manifest["data"] == {"synthesized": 60, "seed": 0, "templates": "<lamp templates>"}
     assert (out / "adapter_model.safetensors").is_file() and (out / "train.jsonl").is_file()
+    assert_usual_permissions(out / "adapter_model.safetensors")  # safetensors itself writes 0600
 
     result = run(*common, "--max-steps", 4, "--resume")
     assert result.exit_code == 0, result.output
@@ -210,6 +220,8 @@ def test_base_prepare_train_then_adapter_on_the_merged_base(lamp_cli, tiny_model
     )
     assert result.exit_code == 0, result.output
     final = models / "final"
+    assert_usual_permissions(final)
+    assert_usual_permissions(final / "model.safetensors")
     manifest = json.loads((final / "bijou-manifest.json").read_text())
     assert manifest["kind"] == "base" and manifest["training"]["steps"] == 2
     assert manifest["prompt_format"]["style"] == "full"
@@ -249,7 +261,8 @@ def test_base_train_data_errors(tmp_path):
     )
 
 
-def test_shared_prefix_gives_the_same_loss_and_gradients(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_shared_prefix_and_packing_give_the_same_loss_and_gradients(tiny_model_dir, tmp_path, attention):
     from toy_plugin import TOOLS
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -271,18 +284,28 @@ def test_shared_prefix_gives_the_same_loss_and_gradients(tiny_model_dir, tmp_pat
     )
     args = fp32_config(tmp_path, batch_size=3)
     prefix = tok(fmt.shared_prefix(TOOLS), add_special_tokens=False).input_ids
-    results = []
+    results = {}
     for shared in (None, prefix):
-        torch.manual_seed(0)
-        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-        trainer = AnswerOnlySFTTrainer(
-            model=model, args=args, train_dataset=data, processing_class=tok, shared_prefix=shared
-        )
-        batch = next(iter(trainer.get_train_dataloader()))
-        assert trainer._prefix_applies(batch["input_ids"]) == (shared is not None)
-        loss = trainer.compute_loss(trainer.model, dict(batch))
-        loss.backward()
-        grad = trainer.model.model.layers[0].self_attn.k_proj.weight.grad.clone()
-        results.append((loss.detach(), grad))
-    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-3, atol=1e-6)
+        for pack in (False, True):
+            torch.manual_seed(0)
+            model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=attention)
+            trainer = AnswerOnlySFTTrainer(
+                model=model,
+                args=args,
+                train_dataset=data,
+                processing_class=tok,
+                shared_prefix=shared,
+                pack=pack,
+            )
+            batch = next(iter(trainer.get_train_dataloader()))
+            assert (batch["attention_mask"] == 0).any()  # examples of different lengths: padding to drop
+            assert trainer._prefix_applies(batch["input_ids"]) == (shared is not None)
+            assert trainer._packs(trainer.model, batch["attention_mask"]) == pack
+            loss = trainer.compute_loss(trainer.model, dict(batch))
+            loss.backward()
+            grad = trainer.model.model.layers[0].self_attn.k_proj.weight.grad.clone()
+            results[shared is not None, pack] = (loss.detach(), grad)
+    plain_loss, plain_grad = results[False, False]
+    for loss, grad in results.values():
+        torch.testing.assert_close(loss, plain_loss, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(grad, plain_grad, rtol=1e-3, atol=1e-6)

@@ -89,6 +89,13 @@ def training_options(
             show_default=True,
             help="Batch examples of similar lengths together: less padding, but lower accuracy measured.",
         ),
+        option(
+            "--pack-batches/--no-pack-batches",
+            default=True,
+            show_default=True,
+            help="Lay a batch's examples end to end in one row instead of padding them: same loss, "
+            "fewer tokens (single process, off CUDA/XPU).",
+        ),
         config_option,
     ]
 
@@ -121,4 +128,5 @@ def settings_from(model_name: str, output_dir: Path, options: dict[str, Any]) ->
         load_in_4bit=options["load_in_4bit"],
         gradient_checkpointing=options["gradient_checkpointing"],
         group_by_length=options["group_by_length"],
+        pack_batches=options["pack_batches"],
     )

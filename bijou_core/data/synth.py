@@ -24,7 +24,20 @@ from ..schema import CallValidator
 SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 GENERIC_PREFIXES = ("please", "hey", "okay", "um", "so")
 GENERIC_SUFFIXES = ("please", "thanks", "thank you", "now", "for me")
-CONNECTORS = (" and ", " and then ", ", then ", " then ", ". also ", " and also ")
+CONNECTORS = (
+    " and ",
+    ", and ",
+    " and then ",
+    ", and then ",
+    ", then ",
+    " then ",
+    " also ",
+    ". also ",
+    " and also ",
+    " plus ",
+    ", after that ",
+    " and after that ",
+)
 OMITTED = object()
 
 
@@ -317,10 +330,12 @@ class TemplateSet:
             misses[tool] = 0 if counts[tool] > before else misses[tool] + 1
 
     def _multi(self, tools: list[str], rng: random.Random) -> Iterator[tuple[str, list]]:
+        """Two commands in one utterance, the same tool twice included ("answer it then mute me")."""
         while True:
-            first, second = rng.sample(tools, 2)
-            text_a, call_a = self._single(first, rng)
-            text_b, call_b = self._single(second, rng)
+            text_a, call_a = self._single(rng.choice(tools), rng)
+            text_b, call_b = self._single(rng.choice(tools), rng)
+            if call_a == call_b:
+                continue
             text = f"{text_a}{rng.choice(CONNECTORS)}{text_b}"
             yield self.decorate(text, rng), [call_a, call_b]
 

@@ -140,6 +140,12 @@ class Engine:
     def has_adapter(self, device: str) -> bool:
         return (device, True) in self.slots
 
+    def device(self, name: str) -> Device:
+        """The loaded device called ``name``."""
+        if (name, False) not in self.slots:
+            raise BijouError(f"no device {name!r} loaded (loaded: {', '.join(self.devices) or 'none'})")
+        return self.slots[(name, False)].device
+
     def use(self, device: str, adapter: bool | None = None) -> float:
         """Serve ``device`` from now on, with its adapter (default when one is loaded) or the bare
         base (``adapter=False``); the seconds the swap took. The base is never reloaded."""
@@ -206,7 +212,7 @@ class Engine:
     def runtime(self, device: str) -> Any:
         """The device's runtime (simulator); its state lasts as long as the engine."""
         if device not in self._runtimes:
-            self._runtimes[device] = self.slots[(device, False)].device.runtime()
+            self._runtimes[device] = self.device(device).runtime()
         return self._runtimes[device]
 
     def execute(self, answer: Answer, confirm: Callable[[Call], bool] | None = None) -> list[Outcome]:
@@ -217,7 +223,7 @@ class Engine:
             return [Outcome(call, "failed", reason=reason) for call in answer.calls or []] or [
                 Outcome({}, "failed", reason=reason)
             ]
-        device = self.slots[(answer.device, False)].device
+        device = self.device(answer.device)
         runtime = self.runtime(answer.device)
         outcomes = []
         for call in answer.calls or []:

@@ -17,6 +17,12 @@ example. The forward is the same function of the same weights, so the loss and t
 those of plain training (up to floating-point rounding), at the cost of the examples' own tokens.
 Single-process only: under DDP a second forward per step would break gradient bucketing, so the
 prefix is then run per example as usual.
+
+With ``pack=True`` (single process, off Triton devices, SDPA or eager attention) the padding goes
+too: the examples' own tokens are laid end to end in one row, each attending to the shared prefix
+and to the earlier tokens of its own example only (a block-diagonal causal 4D attention mask, which
+transformers takes as given), at its own positions (``position_ids``). Same loss and gradients as
+the padded batch; padding is about a third of a random batch of short commands.
 """
 
 from __future__ import annotations
@@ -29,9 +35,18 @@ from trl import SFTTrainer
 class AnswerOnlySFTTrainer(SFTTrainer):
     """SFTTrainer scoring only answer positions off Triton devices, optionally sharing a prefix."""
 
-    def __init__(self, *args, shared_prefix: list[int] | None = None, **kwargs):
+    def __init__(self, *args, shared_prefix: list[int] | None = None, pack: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.shared_prefix = torch.tensor(shared_prefix) if shared_prefix else None
+        self.pack = pack
+
+    def _packs(self, model, mask: torch.Tensor) -> bool:
+        """Whether this batch can go as one packed row: right padding, and an attention
+        implementation that takes a custom 4D mask."""
+        if not self.pack or getattr(model.config, "_attn_implementation", None) not in ("sdpa", "eager"):
+            return False
+        lengths = mask.sum(1, keepdim=True)
+        return bool((mask.bool() == (torch.arange(mask.shape[1], device=mask.device) < lengths)).all())
 
     def _prefix_applies(self, input_ids: torch.Tensor) -> bool:
         prefix = self.shared_prefix
@@ -43,25 +58,24 @@ class AnswerOnlySFTTrainer(SFTTrainer):
         if self.accelerator.device.type in ("cuda", "xpu") or return_outputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         input_ids, labels, mask = inputs["input_ids"], inputs["labels"], inputs["attention_mask"]
-        start, cache = 0, None
-        if self._prefix_applies(input_ids):
-            start = len(self.shared_prefix)
-            cache = model(input_ids=input_ids[:1, :start], use_cache=True).cache
-            cache.batch_repeat_interleave(input_ids.shape[0])
-        forward = {
-            "input_ids": input_ids[:, start:],
-            "attention_mask": mask,
-            "cache": cache,
-            "use_cache": start > 0,
-        }
-        targets = labels[:, start + 1 :]  # the token each remaining position predicts
-        valid = targets != -100
         if self.accelerator.num_processes > 1:
-            positions = valid.any(dim=0).nonzero().squeeze(-1)
-            logits = model(**forward, logits_to_keep=positions).logits
-            targets, valid = targets[:, positions], valid[:, positions]
+            targets = labels[:, 1:]  # the token each position but the last predicts
+            positions = (targets != -100).any(dim=0).nonzero().squeeze(-1)
+            logits = model(input_ids=input_ids, attention_mask=mask, logits_to_keep=positions).logits
+            targets = targets[:, positions]
+            valid = targets != -100
         else:
-            hidden = model.get_decoder()(**forward).last_hidden_state[:, :-1]
+            start = len(self.shared_prefix) if self._prefix_applies(input_ids) else 0
+            cache = model(input_ids=input_ids[:1, :start], use_cache=True).cache if start else None
+            if self._packs(model, mask):
+                forward, targets = _packed(model, input_ids, labels, mask, start)
+            else:
+                if cache is not None:
+                    cache.batch_repeat_interleave(input_ids.shape[0])
+                forward = {"input_ids": input_ids[:, start:], "attention_mask": mask}
+                targets = F.pad(labels[:, start + 1 :], (0, 1), value=-100)  # the last predicts nothing
+            hidden = model.get_decoder()(**forward, cache=cache, use_cache=start > 0).last_hidden_state
+            valid = targets != -100
             logits = model.get_output_embeddings()(hidden[valid])
             cap = getattr(model.config, "final_logit_softcapping", None)
             if cap:
@@ -85,3 +99,24 @@ class AnswerOnlySFTTrainer(SFTTrainer):
         if mode == "train":
             self._total_train_tokens += self.accelerator.gather_for_metrics(mask.sum()).sum().item()
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+
+
+def _packed(model, input_ids, labels, mask, start: int) -> tuple[dict, torch.Tensor]:
+    """The decoder inputs that lay a right-padded batch's examples (after a ``start``-token shared
+    prefix, already in the cache) end to end in one row, and the token each position predicts."""
+    lengths = (mask.sum(1) - start).tolist()
+    own = [slice(start, start + n) for n in lengths]
+    ids = torch.cat([input_ids[i, part] for i, part in enumerate(own)])[None]
+    nothing = labels.new_full((1,), -100)  # an example's last token predicts nothing
+    targets = torch.cat(
+        [torch.cat([labels[i, start + 1 : part.stop], nothing]) for i, part in enumerate(own)]
+    )
+    example = torch.repeat_interleave(
+        torch.arange(len(lengths), device=ids.device), torch.tensor(lengths, device=ids.device)
+    )
+    offset = torch.cat([torch.arange(n, device=ids.device) for n in lengths])
+    seen = (example[:, None] == example[None, :]) & (offset[:, None] >= offset[None, :])
+    seen = torch.cat([seen.new_ones(len(offset), start), seen], dim=1)[None, None]
+    if model.config._attn_implementation == "eager":  # eager adds the mask to the scores
+        seen = torch.zeros(seen.shape, device=ids.device).masked_fill(~seen, torch.finfo(torch.float32).min)
+    return {"input_ids": ids, "attention_mask": seen, "position_ids": (start + offset)[None]}, targets[None]

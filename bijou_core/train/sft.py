@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BijouError
+from ..files import usual_permissions
 from ..models import resolve_model
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -46,6 +47,7 @@ class TrainSettings:
     load_in_4bit: bool = False
     gradient_checkpointing: bool = False
     group_by_length: bool = False
+    pack_batches: bool = True
     logging_steps: int = 10
 
     def to_json(self) -> dict[str, Any]:
@@ -211,16 +213,18 @@ def train_lora(
         task_type="CAUSAL_LM",
     )
     trainer_class = trainer_class or AnswerOnlySFTTrainer
-    prefix_kwargs = {}
-    if shared_prefix and issubclass(trainer_class, AnswerOnlySFTTrainer):
-        prefix_kwargs["shared_prefix"] = tokenizer(shared_prefix, add_special_tokens=False).input_ids
+    extra: dict[str, Any] = {}
+    if issubclass(trainer_class, AnswerOnlySFTTrainer):
+        extra["pack"] = settings.pack_batches
+        if shared_prefix:
+            extra["shared_prefix"] = tokenizer(shared_prefix, add_special_tokens=False).input_ids
     trainer = trainer_class(
         model=model,
         args=config,
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=lora,
-        **prefix_kwargs,
+        **extra,
     )
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
@@ -267,6 +271,7 @@ def save_adapter(model, tokenizer, folder: Path, manifest: dict[str, Any]) -> No
         tokenizer.save_pretrained(tmp)
         (folder / "bijou-manifest.json").unlink(missing_ok=True)
         for item in tmp.iterdir():
+            usual_permissions(item)
             os.replace(item, folder / item.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -284,6 +289,8 @@ def save_merged(model, tokenizer, folder: Path, manifest: dict[str, Any]) -> Non
         merged = model.merge_and_unload()
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        for item in [tmp, *tmp.iterdir()]:
+            usual_permissions(item)
         write_manifest(tmp, manifest)
         if folder.exists():
             shutil.rmtree(folder)

@@ -13,6 +13,7 @@ from trl import SFTConfig, SFTTrainer
 
 from bijou_core.cli import main
 from bijou_core.evaluate.metrics import summarize
+from bijou_core.train import answer_only
 from bijou_core.train.answer_only import AnswerOnlySFTTrainer
 from bijou_core.train.sft import TrainResult
 
@@ -262,7 +263,9 @@ def test_base_train_data_errors(tmp_path):
 
 
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
-def test_shared_prefix_and_packing_give_the_same_loss_and_gradients(tiny_model_dir, tmp_path, attention):
+def test_shared_prefix_and_packing_give_the_same_loss_and_gradients(
+    tiny_model_dir, tmp_path, attention, monkeypatch
+):
     from toy_plugin import TOOLS
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -286,7 +289,8 @@ def test_shared_prefix_and_packing_give_the_same_loss_and_gradients(tiny_model_d
     prefix = tok(fmt.shared_prefix(TOOLS), add_special_tokens=False).input_ids
     results = {}
     for shared in (None, prefix):
-        for pack in (False, True):
+        for pack, row_tokens in ((False, 1024), (True, 1024), (True, 40)):  # 40: rows with padding
+            monkeypatch.setattr(answer_only, "ROW_TOKENS", row_tokens)
             torch.manual_seed(0)
             model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, attn_implementation=attention)
             trainer = AnswerOnlySFTTrainer(
@@ -301,11 +305,14 @@ def test_shared_prefix_and_packing_give_the_same_loss_and_gradients(tiny_model_d
             assert (batch["attention_mask"] == 0).any()  # examples of different lengths: padding to drop
             assert trainer._prefix_applies(batch["input_ids"]) == (shared is not None)
             assert trainer._packs(trainer.model, batch["attention_mask"]) == pack
+            start = len(prefix) if shared else 0
+            rows = answer_only._rows((batch["attention_mask"].sum(1) - start).tolist())
+            assert (len(rows) > 1) == (row_tokens == 40)
             loss = trainer.compute_loss(trainer.model, dict(batch))
             loss.backward()
             grad = trainer.model.model.layers[0].self_attn.k_proj.weight.grad.clone()
-            results[shared is not None, pack] = (loss.detach(), grad)
-    plain_loss, plain_grad = results[False, False]
+            results[shared is not None, pack, row_tokens] = (loss.detach(), grad)
+    plain_loss, plain_grad = results[False, False, 1024]
     for loss, grad in results.values():
         torch.testing.assert_close(loss, plain_loss, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(grad, plain_grad, rtol=1e-3, atol=1e-6)

@@ -19,10 +19,11 @@ Single-process only: under DDP a second forward per step would break gradient bu
 prefix is then run per example as usual.
 
 With ``pack=True`` (single process, off Triton devices, SDPA or eager attention) the padding goes
-too: the examples' own tokens are laid end to end in one row, each attending to the shared prefix
-and to the earlier tokens of its own example only (a block-diagonal causal 4D attention mask, which
-transformers takes as given), at its own positions (``position_ids``). Same loss and gradients as
-the padded batch; padding is about a third of a random batch of short commands.
+too: the examples' own tokens are laid end to end in rows of up to ``ROW_TOKENS``, each attending
+to the shared prefix and to the earlier tokens of its own example only (a block-diagonal causal 4D
+attention mask, which transformers takes as given), at its own positions (``position_ids``). Same
+loss and gradients as the padded batch; padding is about a third of a random batch of short
+commands, which fits in one row.
 """
 
 from __future__ import annotations
@@ -70,10 +71,10 @@ class AnswerOnlySFTTrainer(SFTTrainer):
             if self._packs(model, mask):
                 forward, targets = _packed(model, input_ids, labels, mask, start)
             else:
-                if cache is not None:
-                    cache.batch_repeat_interleave(input_ids.shape[0])
                 forward = {"input_ids": input_ids[:, start:], "attention_mask": mask}
                 targets = F.pad(labels[:, start + 1 :], (0, 1), value=-100)  # the last predicts nothing
+            if cache is not None:
+                cache.batch_repeat_interleave(forward["input_ids"].shape[0])
             hidden = model.get_decoder()(**forward, cache=cache, use_cache=start > 0).last_hidden_state
             valid = targets != -100
             logits = model.get_output_embeddings()(hidden[valid])
@@ -101,22 +102,48 @@ class AnswerOnlySFTTrainer(SFTTrainer):
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
 
 
+ROW_TOKENS = 1024
+"""A packed row's length: attention scores grow with its square (a longer example gets a row of
+its own), so a batch of long prompts (base training on xLAM) packs into several rows."""
+
+
+def _rows(lengths: list[int]) -> list[list[int]]:
+    """The examples (indices, in order) of each packed row."""
+    rows: list[list[int]] = []
+    used = 0
+    for i, n in enumerate(lengths):
+        if rows and used + n <= ROW_TOKENS:
+            rows[-1].append(i)
+            used += n
+        else:
+            rows.append([i])
+            used = n
+    return rows
+
+
 def _packed(model, input_ids, labels, mask, start: int) -> tuple[dict, torch.Tensor]:
     """The decoder inputs that lay a right-padded batch's examples (after a ``start``-token shared
-    prefix, already in the cache) end to end in one row, and the token each position predicts."""
+    prefix) end to end in rows, and the token each position predicts."""
     lengths = (mask.sum(1) - start).tolist()
-    own = [slice(start, start + n) for n in lengths]
-    ids = torch.cat([input_ids[i, part] for i, part in enumerate(own)])[None]
-    nothing = labels.new_full((1,), -100)  # an example's last token predicts nothing
-    targets = torch.cat(
-        [torch.cat([labels[i, start + 1 : part.stop], nothing]) for i, part in enumerate(own)]
-    )
-    example = torch.repeat_interleave(
-        torch.arange(len(lengths), device=ids.device), torch.tensor(lengths, device=ids.device)
-    )
-    offset = torch.cat([torch.arange(n, device=ids.device) for n in lengths])
-    seen = (example[:, None] == example[None, :]) & (offset[:, None] >= offset[None, :])
-    seen = torch.cat([seen.new_ones(len(offset), start), seen], dim=1)[None, None]
+    rows = _rows(lengths)
+    width = max(sum(lengths[i] for i in row) for row in rows)
+    ids = input_ids.new_zeros(len(rows), width)
+    targets = labels.new_full((len(rows), width), -100)
+    example = torch.full((len(rows), width), -1, device=ids.device)  # -1: a row's padding
+    offset = torch.zeros(len(rows), width, dtype=torch.long, device=ids.device)
+    for r, row in enumerate(rows):
+        at = 0
+        for i in row:
+            n = lengths[i]
+            ids[r, at : at + n] = input_ids[i, start : start + n]
+            targets[r, at : at + n - 1] = labels[i, start + 1 : start + n]  # its last predicts nothing
+            example[r, at : at + n] = i
+            offset[r, at : at + n] = torch.arange(n, device=ids.device)
+            at += n
+    same = (example[:, :, None] == example[:, None, :]) & (example[:, :, None] >= 0)
+    seen = same & (offset[:, :, None] >= offset[:, None, :])
+    seen |= torch.eye(width, dtype=torch.bool, device=ids.device)  # padding sees itself, never nothing
+    seen = torch.cat([seen.new_ones(len(rows), width, start), seen], dim=2)[:, None]
     if model.config._attn_implementation == "eager":  # eager adds the mask to the scores
         seen = torch.zeros(seen.shape, device=ids.device).masked_fill(~seen, torch.finfo(torch.float32).min)
-    return {"input_ids": ids, "attention_mask": seen, "position_ids": (start + offset)[None]}, targets[None]
+    return {"input_ids": ids, "attention_mask": seen, "position_ids": start + offset}, targets

@@ -58,7 +58,9 @@ def evaluate(device: str, adapter: Path, compare: bool) -> list[dict[str, Any]]:
             str(adapter),
         ]
         command += ["--dataset", str(HERE / f"{device}.jsonl"), "--output", str(out)]
-        subprocess.run([*command, "--compare"] if compare else command, check=True)
+        done = subprocess.run([*command, "--compare"] if compare else command)
+        if done.returncode:
+            raise SystemExit(done.returncode)  # bijou has said why, in one line
         return json.loads(out.read_text())["runs"]
 
 
@@ -82,6 +84,10 @@ def main() -> None:
     sets = [("adapter", args.adapters_dir)]
     sets += [(label, Path(folder)) for label, _, folder in (s.partition("=") for s in args.also)]
     labels = ["base", *(label for label, _ in sets)]
+    devices = args.device or DEVICES
+    missing = [str(folder / d) for _, folder in sets for d in devices if not (folder / d).is_dir()]
+    if missing:
+        parser.error(f"no adapter folder {missing[0]}")
     table = [
         "# Held-out commands: base against base+adapter",
         "",
@@ -93,7 +99,7 @@ def main() -> None:
         "| device | commands | n | " + " | ".join(f"{label} f / e / irr" for label in labels) + " |",
         "| --- | --- | ---: |" + " ---: |" * len(labels),
     ]
-    for device in args.device or DEVICES:
+    for device in devices:
         runs = evaluate(device, sets[0][1] / device, compare=True)
         runs[1]["name"] = sets[0][0]
         for label, folder in sets[1:]:

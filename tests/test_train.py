@@ -166,14 +166,16 @@ def test_config_file_sets_options(lamp_cli, monkeypatch, tmp_path):
     config = tmp_path / "train.toml"
     config.write_text(
         'num-epochs = 3\nlearning_rate = 2e-4\nprompt_style = "full"\nnum_examples = 500\ngroup_by_length = true\n'
+        "pack_batches = false\n"
     )
     result = run("devices", "train", "lamp", "--config", config, "--lora-r", 16)
     assert result.exit_code == 0, result.output
     assert seen["settings"].num_epochs == 3 and seen["settings"].learning_rate == 2e-4
     assert seen["settings"].lora_r == 16 and seen["num_examples"] == 500 and seen["prompt_style"] == "full"
-    assert seen["settings"].group_by_length is True
+    assert seen["settings"].group_by_length is True and seen["settings"].pack_batches is False
     result = run("devices", "train", "lamp", "--lora-r", 16)
     assert result.exit_code == 0 and seen["settings"].group_by_length is False  # random batches by default
+    assert seen["settings"].pack_batches is True and seen["num_examples"] == 2800
 
 
 def test_four_bit_refused_on_cpu(lamp_cli, tiny_model_dir, tmp_path):

@@ -93,7 +93,7 @@ def training_options(
             "--pack-batches/--no-pack-batches",
             default=True,
             show_default=True,
-            help="Lay a batch's examples end to end in one row instead of padding them: same loss, "
+            help="Lay a batch's examples end to end in rows instead of padding them: same loss, "
             "fewer tokens (single process, off CUDA/XPU).",
         ),
         config_option,

@@ -42,7 +42,7 @@ class AnswerOnlySFTTrainer(SFTTrainer):
         self.pack = pack
 
     def _packs(self, model, mask: torch.Tensor) -> bool:
-        """Whether this batch can go as one packed row: right padding, and an attention
+        """Whether this batch can go in packed rows: right padding, and an attention
         implementation that takes a custom 4D mask."""
         if not self.pack or getattr(model.config, "_attn_implementation", None) not in ("sdpa", "eager"):
             return False

@@ -200,6 +200,8 @@ def test_an_unknown_device_is_one_clear_line(adapters_dir, home):
         engine.device("lam")
     with pytest.raises(BijouError, match=r"^no device 'lam' loaded \(loaded: fan, lamp\)$"):
         engine.use("lam")
+    with pytest.raises(BijouError, match=r"^no adapter for device 'lamp' loaded \(loaded: fan, lamp\)$"):
+        load(adapters_dir, home, ["fan"], constrain=False, devices=["lamp"]).use("lamp", adapter=True)
 
 
 def test_the_cached_prompt_prefix_gives_the_same_answer(adapters_dir, home):

@@ -153,7 +153,7 @@ class Engine:
         slot = self.slots.get((device, adapter))
         if slot is None:
             known = ", ".join(self.devices) or "none"
-            what = "an adapter for " if adapter else ""
+            what = "adapter for " if adapter else ""
             raise BijouError(f"no {what}device {device!r} loaded (loaded: {known})")
         started = time.perf_counter()
         self.backend.use(slot.adapter)

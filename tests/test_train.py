@@ -158,24 +158,26 @@ def test_resume_without_checkpoint_and_config_errors(lamp_cli, tiny_model_dir, t
 def test_config_file_sets_options(lamp_cli, monkeypatch, tmp_path):
     seen = {}
 
-    def fake_train_device(device, settings, data_path, num_examples, prompt_style):
-        seen.update(settings=settings, num_examples=num_examples, prompt_style=prompt_style)
+    def fake_train_device(device, settings, data_path, num_examples, prompt_style, mix):
+        seen.update(settings=settings, num_examples=num_examples, prompt_style=prompt_style, mix=mix)
         return TrainResult(settings.output_dir, 0, 0.0, 0.0, 1.0, 0, 1), None
 
     monkeypatch.setattr("bijou_core.train.device.train_device", fake_train_device)
     config = tmp_path / "train.toml"
     config.write_text(
         'num-epochs = 3\nlearning_rate = 2e-4\nprompt_style = "full"\nnum_examples = 500\ngroup_by_length = true\n'
-        "pack_batches = false\n"
+        "pack_batches = false\nno_tool_share = 0.2\n"
     )
     result = run("devices", "train", "lamp", "--config", config, "--lora-r", 16)
     assert result.exit_code == 0, result.output
     assert seen["settings"].num_epochs == 3 and seen["settings"].learning_rate == 2e-4
     assert seen["settings"].lora_r == 16 and seen["num_examples"] == 500 and seen["prompt_style"] == "full"
     assert seen["settings"].group_by_length is True and seen["settings"].pack_batches is False
+    assert seen["mix"] == {"no_tool_share": 0.2, "multi_share": 0.1}
     result = run("devices", "train", "lamp", "--lora-r", 16)
     assert result.exit_code == 0 and seen["settings"].group_by_length is False  # random batches by default
     assert seen["settings"].pack_batches is True and seen["num_examples"] == 2800
+    assert seen["mix"] == {"no_tool_share": 0.3, "multi_share": 0.1}
 
 
 def test_four_bit_refused_on_cpu(lamp_cli, tiny_model_dir, tmp_path):

@@ -11,7 +11,7 @@ from ..models import DEFAULT_MODEL
 from ..prompt import STYLES
 from ..train.device import DEFAULT_EXAMPLES
 from .devices import _registry, devices
-from .options import config_option, option, settings_from, training_options
+from .options import config_option, mix_options, option, settings_from, training_options
 from .runtime_options import backend_option, constrain_option
 
 
@@ -45,6 +45,7 @@ def _print_summary(results: dict[str, Any]) -> None:
     show_default=True,
     help="How many examples to synthesize when no --data-path is given.",
 )
+@mix_options
 @option("--output-dir", type=click.Path(path_type=Path), default=None, help="Default: adapters/DEVICE.")
 @option(
     "--prompt-style",
@@ -68,6 +69,8 @@ def train(
     base: str,
     data_path: Path | None,
     num_examples: int,
+    no_tool_share: float,
+    multi_share: float,
     output_dir: Path | None,
     prompt_style: str,
     run_eval: bool,
@@ -82,7 +85,8 @@ def train(
     dev = _registry(ctx).get(device)
     output_dir = output_dir or Path("adapters") / dev.name
     settings = settings_from(base, output_dir, options)
-    result, manifest = train_device(dev, settings, data_path, num_examples, prompt_style)
+    mix = {"no_tool_share": no_tool_share, "multi_share": multi_share}
+    result, manifest = train_device(dev, settings, data_path, num_examples, prompt_style, mix)
     if not is_main_process():
         return
     click.echo(

@@ -15,6 +15,7 @@ from ..devices import DeviceRegistry, load_registry, tools_from_file
 from ..errors import BijouError
 from ..files import load_document, write_jsonl
 from ..schema import check_format
+from .options import mix_options
 
 
 def _registry(ctx: click.Context) -> DeviceRegistry:
@@ -155,8 +156,7 @@ def _templates_for_schema(schema: Path, templates: Path | None) -> TemplateSet:
     show_default=True,
     help="Share of each tool's phrasings held out for --test-output.",
 )
-@click.option("--no-tool-share", type=click.FloatRange(0, 0.5), default=0.15, show_default=True)
-@click.option("--multi-share", type=click.FloatRange(0, 0.5), default=0.1, show_default=True)
+@mix_options
 @click.pass_context
 def synth(
     ctx: click.Context,
@@ -169,8 +169,7 @@ def synth(
     test_output: Path | None,
     test_examples: int,
     holdout: float,
-    no_tool_share: float,
-    multi_share: float,
+    **mix: float,
 ) -> None:
     """Generate synthetic training data for DEVICE (or for the tools file given with --schema)."""
     if (device is None) == (schema is None):
@@ -179,7 +178,6 @@ def synth(
         tset = template_set(_registry(ctx).get(device))
     else:
         tset = _templates_for_schema(schema, templates)
-    mix = {"no_tool_share": no_tool_share, "multi_share": multi_share}
     if test_output is None:
         records = tset.generate(num_examples, seed=seed, **mix)
     else:

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..data.synth import MULTI_SHARE, NO_TOOL_SHARE
 from ..errors import BijouError
 from ..files import load_document
 from ..train.sft import LORA_TARGETS, TrainSettings
@@ -49,6 +50,25 @@ def config_option(func: Callable) -> Callable:
         expose_value=False,
         callback=_load_config,
         help="YAML or TOML file whose keys set any option of this command.",
+    )(func)
+
+
+def mix_options(func: Callable) -> Callable:
+    """The make-up of a synthesized set: shares of no-tool and of two-command examples."""
+    share = click.FloatRange(0, 0.5)
+    func = option(
+        "--multi-share",
+        type=share,
+        default=MULTI_SHARE,
+        show_default=True,
+        help="Share of two-command examples.",
+    )(func)
+    return option(
+        "--no-tool-share",
+        type=share,
+        default=NO_TOOL_SHARE,
+        show_default=True,
+        help="Share of commands the device cannot do (answer: []).",
     )(func)
 
 

@@ -17,14 +17,21 @@ DEFAULT_EXAMPLES = 2800
 
 
 def device_examples(
-    device: Device, data_path: Path | None, num_examples: int, seed: int
+    device: Device,
+    data_path: Path | None,
+    num_examples: int,
+    seed: int,
+    mix: dict[str, float] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The training records for ``device`` and a description of where they came from."""
+    """The training records for ``device`` and a description of where they came from; ``mix``
+    (``no_tool_share``, ``multi_share``) shapes synthesized records."""
     if data_path is not None:
         records = [r.to_json() for r in load_records(data_path, device.validator)]
         return records, {"path": str(data_path), "records": len(records)}
-    records = template_set(device).generate(num_examples, seed=seed)
-    return records, {"synthesized": len(records), "seed": seed, "templates": device.templates_source}
+    mix = mix or {}
+    records = template_set(device).generate(num_examples, seed=seed, **mix)
+    described = {"synthesized": len(records), "seed": seed, "templates": device.templates_source}
+    return records, {**described, **mix}
 
 
 def train_device(
@@ -33,9 +40,10 @@ def train_device(
     data_path: Path | None = None,
     num_examples: int = DEFAULT_EXAMPLES,
     prompt_style: str = "compact",
+    mix: dict[str, float] | None = None,
 ) -> tuple[TrainResult, dict[str, Any]]:
     """Train ``device``'s adapter into ``settings.output_dir``; returns the result and the manifest."""
-    records, data = device_examples(device, data_path, num_examples, settings.seed)
+    records, data = device_examples(device, data_path, num_examples, settings.seed, mix)
     output = Path(settings.output_dir)
     if data_path is None:
         write_jsonl(output / "train.jsonl", records)

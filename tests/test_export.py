@@ -107,7 +107,13 @@ def adapter_manifest() -> dict:
         "tools_hash": "abc123",
         "base_model": {"name": "smollm2-135m", "source": "/cache/models/smollm2-135m", "fingerprint": "f00d"},
         "prompt_format": {"version": 1, "style": "compact", "device": "lamp", "chat_template": False},
-        "data": {"synthesized": 3000, "seed": 0, "templates": "bijou_lamp/templates.yaml"},
+        "data": {
+            "synthesized": 3000,
+            "seed": 0,
+            "templates": "bijou_lamp/templates.yaml",
+            "no_tool_share": 0.3,
+            "multi_share": 0.1,
+        },
         "training": {"output_dir": "adapters/lamp", "num_epochs": 2.0, "learning_rate": 0.001}
         | {"target_modules": ["q_proj", "v_proj"], "train_loss": 0.123, "tokens_per_second": 812.5},
         "eval": {"dataset": "lamp eval set", **summarize(examples)},
@@ -126,7 +132,7 @@ def test_adapter_card_has_base_data_settings_scores_and_usage(adapter_manifest):
     assert {"bijou", "function-calling", "lora", "lamp"} <= set(meta["tags"])
     assert "base_model" not in meta  # a bijou name, not a hub id: the hub would reject it
     assert "- name: `smollm2-135m`" in card and "bijou `compact` style, version 1" in card
-    assert "3000 examples synthesized" in card
+    assert "3000 examples synthesized" in card and "30% of them needing no tool and 10% two commands" in card
     assert "| learning_rate | 0.001 |" in card and "| target_modules | q_proj, v_proj |" in card
     assert "adapters/lamp" not in card.split("## Usage")[0]  # local paths stay out of the settings
     assert "## Scores" in card

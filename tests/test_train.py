@@ -94,7 +94,13 @@ def test_train_resume_and_evaluate_a_device_adapter(lamp_cli, tiny_model_dir, tm
     assert manifest["prompt_format"]["style"] == "compact"
     assert manifest["base_model"]["source"] == str(tiny_model_dir)
     assert manifest["training"]["steps"] == 2 and manifest["training"]["tokens"] > 0
-    assert manifest["data"] == {"synthesized": 60, "seed": 0, "templates": "<lamp templates>"}
+    assert manifest["data"] == {
+        "synthesized": 60,
+        "seed": 0,
+        "templates": "<lamp templates>",
+        "no_tool_share": 0.3,
+        "multi_share": 0.1,
+    }
     assert (out / "adapter_model.safetensors").is_file() and (out / "train.jsonl").is_file()
     assert_usual_permissions(out / "adapter_model.safetensors")  # safetensors itself writes 0600
 
@@ -176,7 +182,7 @@ def test_config_file_sets_options(lamp_cli, monkeypatch, tmp_path):
     assert seen["mix"] == {"no_tool_share": 0.2, "multi_share": 0.1}
     result = run("devices", "train", "lamp", "--lora-r", 16)
     assert result.exit_code == 0 and seen["settings"].group_by_length is False  # random batches by default
-    assert seen["settings"].pack_batches is True and seen["num_examples"] == 2800
+    assert seen["settings"].pack_batches is True and seen["num_examples"] == 3300
     assert seen["mix"] == {"no_tool_share": 0.3, "multi_share": 0.1}
 
 

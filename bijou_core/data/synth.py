@@ -40,8 +40,8 @@ CONNECTORS = (
 )
 OMITTED = object()
 # Shares of a synthesized set: commands that need no tool ([]), and two-command utterances. With
-# 0.15 no-tool, rayban-stories answered only 40% of its eval set's near misses with []; with 0.3,
-# 80% (benchmarks/adapters/no-tool-share.md).
+# 0.15 no-tool, rayban-stories answered 40% of its eval set's near misses with []; with 0.3, 80%
+# (90% with 3,300 examples): benchmarks/adapters/no-tool-share.md.
 NO_TOOL_SHARE = 0.3
 MULTI_SHARE = 0.1
 

@@ -126,8 +126,14 @@ def _data_section(data: dict[str, Any] | None) -> str:
     if "synthesized" in data:
         text = (
             f"{data['synthesized']} examples synthesized from the device's templates "
-            f"(`{data.get('templates')}`, seed {data.get('seed')})."
+            f"(`{data.get('templates')}`, seed {data.get('seed')})"
         )
+        if "no_tool_share" in data:
+            text += (
+                f", {data['no_tool_share']:.0%} of them needing no tool and "
+                f"{data.get('multi_share', 0):.0%} two commands in one"
+            )
+        text += "."
     else:
         text = f"{data.get('records')} records from `{Path(str(data.get('path'))).name}`."
     return f"## Training data\n\n{text}\n"

@@ -13,7 +13,7 @@ from ..prompt import PromptFormat
 from .manifest import model_identity
 from .sft import TrainResult, TrainSettings, is_main_process, load_base, save_adapter, train_lora
 
-DEFAULT_EXAMPLES = 2800
+DEFAULT_EXAMPLES = 3300
 
 
 def device_examples(

@@ -15,6 +15,7 @@ from bijou_core.cli import main
 from bijou_core.evaluate.metrics import summarize
 from bijou_core.train import answer_only
 from bijou_core.train.answer_only import AnswerOnlySFTTrainer
+from bijou_core.train.device import device_examples
 from bijou_core.train.sft import TrainResult
 
 
@@ -184,6 +185,15 @@ def test_config_file_sets_options(lamp_cli, monkeypatch, tmp_path):
     assert result.exit_code == 0 and seen["settings"].group_by_length is False  # random batches by default
     assert seen["settings"].pack_batches is True and seen["num_examples"] == 3300
     assert seen["mix"] == {"no_tool_share": 0.3, "multi_share": 0.1}
+
+
+def test_synthesized_data_records_its_mix_even_when_left_to_the_defaults(lamp):
+    records, data = device_examples(lamp, None, 100, seed=0)
+    assert data["no_tool_share"] == 0.3 and data["multi_share"] == 0.1
+    assert sum(r["answers"] == [] for r in records) == 30
+    records, data = device_examples(lamp, None, 100, seed=0, mix={"no_tool_share": 0.1})
+    assert data["no_tool_share"] == 0.1 and data["multi_share"] == 0.1
+    assert sum(r["answers"] == [] for r in records) == 10
 
 
 def test_four_bit_refused_on_cpu(lamp_cli, tiny_model_dir, tmp_path):

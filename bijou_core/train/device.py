@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..conformance import template_set
+from ..data.synth import MULTI_SHARE, NO_TOOL_SHARE
 from ..devices import Device, load_records
 from ..files import write_jsonl
 from ..prompt import PromptFormat
@@ -24,11 +25,12 @@ def device_examples(
     mix: dict[str, float] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The training records for ``device`` and a description of where they came from; ``mix``
-    (``no_tool_share``, ``multi_share``) shapes synthesized records."""
+    (``no_tool_share``, ``multi_share``, default: synth's) shapes synthesized records and is
+    recorded with them."""
     if data_path is not None:
         records = [r.to_json() for r in load_records(data_path, device.validator)]
         return records, {"path": str(data_path), "records": len(records)}
-    mix = mix or {}
+    mix = {"no_tool_share": NO_TOOL_SHARE, "multi_share": MULTI_SHARE, **(mix or {})}
     records = template_set(device).generate(num_examples, seed=seed, **mix)
     described = {"synthesized": len(records), "seed": seed, "templates": device.templates_source}
     return records, {**described, **mix}

@@ -136,7 +136,7 @@ def test_adapter_card_has_base_data_settings_scores_and_usage(adapter_manifest):
     assert "| learning_rate | 0.001 |" in card and "| target_modules | q_proj, v_proj |" in card
     assert "adapters/lamp" not in card.split("## Usage")[0]  # local paths stay out of the settings
     assert "## Scores" in card
-    assert "| exact_match % | 33.3 |" in card and "| valid_json % | 66.7 |" in card
+    assert "| exact_match % | 33.3 (6.1–79.2) |" in card and "| valid_json % | 66.7 (20.8–93.9) |" in card
     assert "| set_brightness | 100.0 / 0.0 |" in card
     assert "pip install bijou-core bijou-lamp" in card
     assert "bijou devices eval lamp --adapter adapters/lamp" in card

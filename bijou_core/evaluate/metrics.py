@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import defaultdict
 from typing import Any
@@ -11,6 +12,7 @@ from ..rules import EvalRules
 from ..schema import CallValidator
 
 METRICS = ("valid_json", "schema_valid", "function_match", "exact_match", "irrelevance")
+Z95 = 1.96  # the normal quantile of a two-sided 95% interval
 
 
 def score_example(
@@ -45,6 +47,15 @@ def _rate(values: list[bool]) -> float | None:
     return round(100.0 * sum(values) / len(values), 1) if values else None
 
 
+def wilson_interval(successes: int, n: int) -> list[float]:
+    """The 95% Wilson score interval of a rate, in percent: the rates that ``successes`` of ``n``
+    commands are consistent with (on 67 commands, 61 right does not tell 91% from 95%)."""
+    p, z2 = successes / n, Z95 * Z95
+    center = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return [round(100.0 * max(0.0, center - half), 1), round(100.0 * min(1.0, center + half), 1)]
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -54,11 +65,17 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def summarize(examples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Run-level rates (percent) and latency, and per-tool function/exact match."""
+    """Run-level rates (percent) with their 95% intervals, latency, and per-tool function/exact
+    match."""
     summary: dict[str, Any] = {"examples": len(examples)}
-    for metric in METRICS[:4]:
-        summary[metric] = _rate([e[metric] for e in examples])
-    summary["irrelevance"] = _rate([e["exact_match"] for e in examples if not e["expected"]])
+    verdicts = {m: [e[m] for e in examples] for m in METRICS[:4]}
+    verdicts["irrelevance"] = [e["exact_match"] for e in examples if not e["expected"]]
+    for metric, values in verdicts.items():
+        summary[metric] = _rate(values)
+    summary["interval_95"] = {
+        metric: wilson_interval(sum(values), len(values)) if values else None
+        for metric, values in verdicts.items()
+    }
     latencies = [e["latency_ms"] for e in examples]
     summary["latency_ms"] = {
         "p50": _round(percentile(latencies, 50)),

@@ -13,6 +13,13 @@ def _cell(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
+def _rate_cell(summary: dict[str, Any], metric: str) -> str:
+    interval = summary.get("interval_95", {}).get(metric)
+    if summary[metric] is None or interval is None:
+        return _cell(summary[metric])
+    return f"{summary[metric]:.1f} ({interval[0]:.1f}–{interval[1]:.1f})"
+
+
 def markdown_table(results: dict[str, Any]) -> str:
     """Runs side by side: one row per metric, then per-tool exact match."""
     runs = results["runs"]
@@ -29,11 +36,12 @@ def markdown_table(results: dict[str, Any]) -> str:
         "| --- |" + " ---: |" * len(names),
     ]
     for metric in METRICS:
-        lines.append(f"| {metric} % | " + " | ".join(_cell(r["summary"][metric]) for r in runs) + " |")
+        lines.append(f"| {metric} % | " + " | ".join(_rate_cell(r["summary"], metric) for r in runs) + " |")
     for q in ("p50", "p95"):
         lines.append(
             f"| latency {q} ms | " + " | ".join(_cell(r["summary"]["latency_ms"][q]) for r in runs) + " |"
         )
+    lines += ["", "In brackets: the 95% Wilson interval of each rate over these commands."]
     tools = sorted({t for r in runs for t in r["summary"]["per_tool"]})
     if tools:
         lines += [

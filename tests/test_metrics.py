@@ -1,0 +1,44 @@
+"""Rates and their uncertainty in evaluation summaries and reports."""
+
+from bijou_core.evaluate.metrics import summarize, wilson_interval
+from bijou_core.evaluate.report import markdown_table
+
+
+def example(expected, exact, function=None):
+    function = exact if function is None else function
+    return {
+        "expected": expected,
+        "valid_json": True,
+        "schema_valid": True,
+        "function_match": function,
+        "exact_match": exact,
+        "latency_ms": 10.0,
+    }
+
+
+def test_wilson_interval_solves_its_defining_equation_and_narrows_with_more_commands():
+    # 61 of 67 right is 91.0%; Wilson's bounds are the rates p with (61/67 - p)^2 = z^2 p (1 - p) / 67
+    low, high = wilson_interval(61, 67)
+    for p in (low / 100, high / 100):
+        assert abs((61 / 67 - p) ** 2 - 1.96**2 * p * (1 - p) / 67) < 1e-4
+    assert [low, high] == [81.8, 95.8]
+    assert wilson_interval(0, 10) == [0.0, 27.8] and wilson_interval(10, 10) == [72.2, 100.0]
+    small, large = wilson_interval(9, 10), wilson_interval(900, 1000)
+    assert small[0] < large[0] < 90.0 < large[1] < small[1]
+
+
+def test_summary_and_table_give_each_rate_its_interval():
+    call = [{"name": "set_light", "arguments": {"on": True}}]
+    examples = [example(call, True)] * 6 + [example(call, False, function=True)] * 2 + [example([], True)] * 2
+    summary = summarize(examples)
+    assert summary["exact_match"] == 80.0 and summary["interval_95"]["exact_match"] == wilson_interval(8, 10)
+    assert summary["irrelevance"] == 100.0 and summary["interval_95"]["irrelevance"] == wilson_interval(2, 2)
+    results = {
+        "device": "lamp",
+        "dataset": "lamp eval set",
+        "runs": [{"name": "adapter", "summary": summary}],
+    }
+    table = markdown_table(results)
+    low, high = wilson_interval(8, 10)
+    assert f"| exact_match % | 80.0 ({low:.1f}–{high:.1f}) |" in table
+    assert "95% Wilson interval" in table

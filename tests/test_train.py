@@ -187,6 +187,28 @@ def test_config_file_sets_options(lamp_cli, monkeypatch, tmp_path):
     assert seen["mix"] == {"no_tool_share": 0.3, "multi_share": 0.1}
 
 
+def test_embedding_noise_and_lora_dropout_take_effect_and_are_recorded(lamp_cli, tiny_model_dir, tmp_path):
+    def train_loss(*flags) -> tuple[float, dict]:
+        """The mean loss of three steps: the first warms up at a zero learning rate, the third sees
+        what dropout did to the second's update."""
+        out = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        common = ["--base", tiny_model_dir, "--num-examples", 24, "--max-steps", 3, "--no-eval"]
+        result = run("devices", "train", "lamp", "--output-dir", out, *common, *flags)
+        assert result.exit_code == 0, result.output
+        training = json.loads((out / "bijou-manifest.json").read_text())["training"]
+        return training["train_loss"], training
+
+    plain, training = train_loss()
+    assert training["neftune_noise_alpha"] is None and training["lora_dropout"] == 0.0
+    assert train_loss()[0] == plain  # same seed, same loss: the differences below are the options'
+    noisy, training = train_loss("--neftune-noise-alpha", 50)
+    assert noisy != plain and training["neftune_noise_alpha"] == 50
+    dropped, training = train_loss("--lora-dropout", 0.5)
+    assert dropped != plain and training["lora_dropout"] == 0.5
+    result = run("devices", "train", "lamp", "--lora-dropout", 1)
+    assert result.exit_code == 2 and "0<=x<1" in result.output
+
+
 def test_synthesized_data_records_its_mix_even_when_left_to_the_defaults(lamp):
     records, data = device_examples(lamp, None, 100, seed=0)
     assert data["no_tool_share"] == 0.3 and data["multi_share"] == 0.1

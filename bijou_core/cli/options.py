@@ -86,6 +86,15 @@ def training_options(
         option("--max-steps", type=int, default=-1, help="Stop after this many steps (-1: epochs decide)."),
         option("--lora-r", type=click.IntRange(1), default=16, show_default=True),
         option("--lora-alpha", type=click.IntRange(1), default=None, help="Default: 2 × r."),
+        option("--lora-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True),
+        option(
+            "--neftune-noise-alpha",
+            type=click.FloatRange(0, min_open=True),
+            default=None,
+            help="NEFTune: uniform noise on the input embeddings while training, scaled by alpha / "
+            "sqrt(row length × width); a packed row holds a whole batch, so the same alpha adds less "
+            "noise per token than on padded batches.",
+        ),
         option(
             "--lora-targets",
             default=",".join(LORA_TARGETS),
@@ -141,6 +150,8 @@ def settings_from(model_name: str, output_dir: Path, options: dict[str, Any]) ->
         max_steps=options["max_steps"],
         lora_r=options["lora_r"],
         lora_alpha=options["lora_alpha"],
+        lora_dropout=options["lora_dropout"],
+        neftune_noise_alpha=options["neftune_noise_alpha"],
         target_modules=tuple(t.strip() for t in options["lora_targets"].split(",") if t.strip()),
         seed=options["seed"],
         resume=options["resume"],

@@ -40,6 +40,7 @@ class TrainSettings:
     lora_r: int = 16
     lora_alpha: int | None = None
     lora_dropout: float = 0.0
+    neftune_noise_alpha: float | None = None
     target_modules: tuple[str, ...] = LORA_TARGETS
     seed: int = 0
     resume: bool = False
@@ -201,6 +202,7 @@ def train_lora(
         report_to=[],
         seed=settings.seed,
         data_seed=settings.seed,
+        neftune_noise_alpha=settings.neftune_noise_alpha,
         use_cpu=not torch.cuda.is_available(),
         dataloader_pin_memory=torch.cuda.is_available(),
         ddp_find_unused_parameters=False,

@@ -42,3 +42,6 @@ def test_summary_and_table_give_each_rate_its_interval():
     low, high = wilson_interval(8, 10)
     assert f"| exact_match % | 80.0 ({low:.1f}–{high:.1f}) |" in table
     assert "95% Wilson interval" in table
+    older = {k: v for k, v in summary.items() if k != "interval_95"}  # a manifest from before intervals
+    table = markdown_table({**results, "runs": [{"name": "adapter", "summary": older}]})
+    assert "| exact_match % | 80.0 |" in table and "Wilson" not in table

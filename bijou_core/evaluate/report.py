@@ -41,7 +41,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         lines.append(
             f"| latency {q} ms | " + " | ".join(_cell(r["summary"]["latency_ms"][q]) for r in runs) + " |"
         )
-    lines += ["", "In brackets: the 95% Wilson interval of each rate over these commands."]
+    if any("interval_95" in r["summary"] for r in runs):  # summaries made before intervals have none
+        lines += ["", "In brackets: the 95% Wilson interval of each rate over these commands."]
     tools = sorted({t for r in runs for t in r["summary"]["per_tool"]})
     if tools:
         lines += [

@@ -2,10 +2,10 @@
 
 Examples are prompt/completion pairs rendered by :mod:`bijou_core.prompt`, so the loss covers the
 answer tokens only, and only those positions are projected onto the vocabulary (TRL's fused LM
-head on CUDA, :class:`~bijou_core.train.answer_only.AnswerOnlySFTTrainer` elsewhere: the prompt
-never pays for full-vocabulary scores). On a CPU: bf16 autocast where the processor has it, no
-gradient checkpointing (it costs ~20% here and memory is plentiful), random batches packed into
-rows instead of padded (``--group-by-length`` is an option, measured to cost accuracy).
+head on CUDA and XPU, :class:`~bijou_core.train.answer_only.AnswerOnlySFTTrainer` elsewhere: the
+prompt never pays for full-vocabulary scores). On a CPU: bf16 autocast where the processor has
+it, no gradient checkpointing (it costs ~20% here and memory is plentiful), random batches packed
+into rows instead of padded (``--group-by-length`` is an option, measured to cost accuracy).
 """
 
 from __future__ import annotations

@@ -181,8 +181,9 @@ def test_config_file_sets_options(lamp_cli, monkeypatch, tmp_path):
     assert seen["settings"].lora_r == 16 and seen["num_examples"] == 500 and seen["prompt_style"] == "full"
     assert seen["settings"].group_by_length is True and seen["settings"].pack_batches is False
     assert seen["mix"] == {"no_tool_share": 0.2, "multi_share": 0.1}
-    result = run("devices", "train", "lamp", "--lora-r", 16)
+    result = run("devices", "train", "lamp")
     assert result.exit_code == 0 and seen["settings"].group_by_length is False  # random batches by default
+    assert seen["settings"].lora_r == 32 and seen["settings"].lora_alpha is None  # alpha: 2 × r
     assert seen["settings"].pack_batches is True and seen["num_examples"] == 3300
     assert seen["mix"] == {"no_tool_share": 0.3, "multi_share": 0.1}
 
@@ -267,6 +268,7 @@ def test_base_prepare_train_then_adapter_on_the_merged_base(lamp_cli, tiny_model
     assert_usual_permissions(final / "model.safetensors")
     manifest = json.loads((final / "bijou-manifest.json").read_text())
     assert manifest["kind"] == "base" and manifest["training"]["steps"] == 2
+    assert manifest["training"]["lora_r"] == 16  # the base's default rank; adapters default to 32
     assert manifest["prompt_format"]["style"] == "full"
     merged = AutoModelForCausalLM.from_pretrained(final)
     assert not any("lora" in name for name, _ in merged.named_parameters())
@@ -287,7 +289,10 @@ def test_base_prepare_train_then_adapter_on_the_merged_base(lamp_cli, tiny_model
         "--no-eval",
     )
     assert result.exit_code == 0, result.output
-    assert json.loads((adapter / "bijou-manifest.json").read_text())["base_model"]["source"] == str(final)
+    manifest = json.loads((adapter / "bijou-manifest.json").read_text())
+    assert manifest["base_model"]["source"] == str(final)
+    assert manifest["training"]["lora_r"] == 32
+    assert json.loads((adapter / "adapter_config.json").read_text())["r"] == 32
 
 
 def test_base_train_data_errors(tmp_path):

@@ -84,7 +84,7 @@ def prepare(dataset: str, output_dir: Path, max_samples: int | None, val_fractio
 @option("--hf-private", is_flag=True, help="Make the hub repo private.")
 @option("--convert-gguf", is_flag=True, help="Also export the final model to GGUF.")
 @option("--gguf-methods", default="q4_k_m,q8_0", show_default=True, help="GGUF types for --convert-gguf.")
-@training_options(num_epochs=3, batch_size=4, learning_rate=2e-4, max_seq_length=1024)
+@training_options(num_epochs=3, batch_size=4, learning_rate=2e-4, max_seq_length=1024, lora_r=16)
 def train(
     model_name: str,
     data_path: Path,

@@ -61,7 +61,7 @@ def _print_summary(results: dict[str, Any]) -> None:
     show_default=True,
     help="Score the adapter on the device's eval set and record it in the manifest.",
 )
-@training_options(num_epochs=1, batch_size=8, learning_rate=1e-3, max_seq_length=1024)
+@training_options(num_epochs=1, batch_size=8, learning_rate=1e-3, max_seq_length=1024, lora_r=32)
 @click.pass_context
 def train(
     ctx: click.Context,

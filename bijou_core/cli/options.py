@@ -73,7 +73,7 @@ def mix_options(func: Callable) -> Callable:
 
 
 def training_options(
-    num_epochs: float, batch_size: int, learning_rate: float, max_seq_length: int
+    num_epochs: float, batch_size: int, learning_rate: float, max_seq_length: int, lora_r: int
 ) -> Callable:
     """The fine-tuning flags of the guide (and a few more), with per-command defaults."""
     decorators = [
@@ -84,7 +84,7 @@ def training_options(
         option("--max-seq-length", type=click.IntRange(16), default=max_seq_length, show_default=True),
         option("--save-steps", type=click.IntRange(1), default=200, show_default=True),
         option("--max-steps", type=int, default=-1, help="Stop after this many steps (-1: epochs decide)."),
-        option("--lora-r", type=click.IntRange(1), default=16, show_default=True),
+        option("--lora-r", type=click.IntRange(1), default=lora_r, show_default=True),
         option("--lora-alpha", type=click.IntRange(1), default=None, help="Default: 2 × r."),
         option("--lora-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True),
         option(

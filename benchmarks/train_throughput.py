@@ -25,6 +25,7 @@ from bijou_core.files import atomic_writer
 from bijou_core.models import DEFAULT_MODEL
 from bijou_core.prompt import PromptFormat
 from bijou_core.train.answer_only import AnswerOnlySFTTrainer
+from bijou_core.train.device import DEFAULT_LORA_R
 from bijou_core.train.sft import TrainSettings, load_base, train_lora
 
 VARIANTS = [
@@ -53,6 +54,7 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lora-r", type=int, default=DEFAULT_LORA_R, help="default: bijou devices train's")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/training-throughput.md"))
     args = parser.parse_args()
 
@@ -78,6 +80,7 @@ def main() -> None:
                 max_steps=args.steps,
                 max_seq_length=1024,
                 batch_size=args.batch_size,
+                lora_r=args.lora_r,
                 save_steps=10**6,
                 logging_steps=10**6,
                 gradient_checkpointing=checkpointing,
@@ -95,7 +98,8 @@ def main() -> None:
         f"# Training throughput: {args.device} adapter on {args.model}",
         "",
         f"Same {len(records)} synthesized examples, {args.steps} optimizer steps of {args.batch_size} "
-        "per variant, measured side by side in one run by `benchmarks/train_throughput.py`.",
+        f"per variant, LoRA rank {args.lora_r} on every variant, measured side by side in one run by "
+        "`benchmarks/train_throughput.py`.",
         f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__}, CPU backend capability {torch.backends.cpu.get_cpu_capability()}.",
         "",
@@ -109,8 +113,8 @@ def main() -> None:
         "",
         'Each "..." row adds one lever to the row above it (the group-by-length row to the compact '
         "row). Throughput only: what a lever does to accuracy is measured by training whole adapters "
-        "(see `README.md` here; `--group-by-length` is faster but cost accuracy; packing gives the "
-        "same loss and gradients as padding, checked in `tests/test_train.py`).",
+        "(see `README.md` here; `--group-by-length` cost accuracy and is off by default; packing "
+        "gives the same loss and gradients as padding, checked in `tests/test_train.py`).",
     ]
     with atomic_writer(args.output) as fh:
         fh.write("\n".join(lines) + "\n")

@@ -9,7 +9,7 @@ import click
 
 from ..models import DEFAULT_MODEL
 from ..prompt import STYLES
-from ..train.device import DEFAULT_EXAMPLES
+from ..train.device import DEFAULT_EXAMPLES, DEFAULT_LORA_R
 from .devices import _registry, devices
 from .options import config_option, mix_options, option, settings_from, training_options
 from .runtime_options import backend_option, constrain_option
@@ -61,7 +61,7 @@ def _print_summary(results: dict[str, Any]) -> None:
     show_default=True,
     help="Score the adapter on the device's eval set and record it in the manifest.",
 )
-@training_options(num_epochs=1, batch_size=8, learning_rate=1e-3, max_seq_length=1024, lora_r=32)
+@training_options(num_epochs=1, batch_size=8, learning_rate=1e-3, max_seq_length=1024, lora_r=DEFAULT_LORA_R)
 @click.pass_context
 def train(
     ctx: click.Context,

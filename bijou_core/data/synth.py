@@ -1,9 +1,10 @@
 """Synthetic device commands: templates with typed slots -> ``{"query", "answers"}`` records.
 
-Generation is deterministic for a seed, balanced across tools, covers every enum value and both the
-stated and omitted form of optional parameters, mixes in no-tool commands (answered ``[]``) and
-two-command utterances, and never repeats a query. Phrasings can be held out for a test split, so
-that a score on it measures generalization instead of template recall.
+Generation is deterministic for a seed, balanced across tools (weighted by their number of
+parameters), covers every enum value and both the stated and omitted form of optional parameters,
+mixes in no-tool commands (answered ``[]``) and two-command utterances, and never repeats a query.
+Phrasings can be held out for a test split, so that a score on it measures generalization instead
+of template recall.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -317,18 +319,23 @@ class TemplateSet:
         rng.shuffle(records)
         return records
 
+    def share(self, tool: str) -> int:
+        """A tool's weight among single commands: two plus one per parameter, since each argument
+        (stated or not, and its value) is one more thing to learn from examples."""
+        return 2 + len(self.tools[tool]["parameters"].get("properties", {}))
+
     def _balanced(
         self, tools: list[str], rng: random.Random, counts: Counter[str], patience: int = 50
     ) -> Iterator[tuple[str, list]]:
-        """Single commands, always for a tool with the fewest so far; a tool that keeps giving
-        duplicates is dropped once its phrasings are exhausted."""
+        """Single commands, always for a tool with the fewest so far for its ``share``; a tool
+        that keeps giving duplicates is dropped once its phrasings are exhausted."""
         misses: Counter[str] = Counter()
         while True:
             live = [t for t in tools if misses[t] < patience]
             if not live:
                 return
-            low = min(counts[t] for t in live)
-            tool = rng.choice([t for t in live if counts[t] == low])
+            low = min(Fraction(counts[t], self.share(t)) for t in live)
+            tool = rng.choice([t for t in live if Fraction(counts[t], self.share(t)) == low])
             before = counts[tool]
             text, call = self._single(tool, rng)
             yield self.decorate(text, rng), [call]

@@ -15,6 +15,7 @@ from .manifest import model_identity
 from .sft import TrainResult, TrainSettings, is_main_process, load_base, save_adapter, train_lora
 
 DEFAULT_EXAMPLES = 3300
+DEFAULT_LORA_R = 32  # a device adapter's rank; benchmarks/adapters/lora-rank.md
 
 
 def device_examples(

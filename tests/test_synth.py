@@ -21,7 +21,8 @@ def test_same_seed_same_records_other_seed_other_records(lamp):
 
 
 def test_records_are_valid_unique_balanced_and_covering(lamp):
-    records = template_set(lamp).generate(200, seed=3)
+    tset = template_set(lamp)
+    records = tset.generate(200, seed=3)
     assert len(records) == 200
     validator = CallValidator(lamp.tools)
     assert all(validator.is_valid(r["answers"]) for r in records)
@@ -32,7 +33,7 @@ def test_records_are_valid_unique_balanced_and_covering(lamp):
     assert set(per_tool) == {t["name"] for t in lamp.tools}
     # Two shares plus one per parameter: set_color (color, fade) gets 4 shares, the others 3.
     assert per_tool["set_color"] > max(n for t, n in per_tool.items() if t != "set_color")
-    per_share = [n / template_set(lamp).share(t) for t, n in per_tool.items()]
+    per_share = [n / tset.share(t) for t, n in per_tool.items()]
     assert max(per_share) - min(per_share) <= 1
 
     colors = {c["arguments"]["color"] for c in singles if c["name"] == "set_color"}

@@ -330,12 +330,13 @@ class TemplateSet:
         """Single commands, always for a tool with the fewest so far for its ``share``; a tool
         that keeps giving duplicates is dropped once its phrasings are exhausted."""
         misses: Counter[str] = Counter()
+        shares = {t: self.share(t) for t in tools}
         while True:
-            live = [t for t in tools if misses[t] < patience]
-            if not live:
+            load = {t: Fraction(counts[t], shares[t]) for t in tools if misses[t] < patience}
+            if not load:
                 return
-            low = min(Fraction(counts[t], self.share(t)) for t in live)
-            tool = rng.choice([t for t in live if Fraction(counts[t], self.share(t)) == low])
+            low = min(load.values())
+            tool = rng.choice([t for t, value in load.items() if value == low])
             before = counts[tool]
             text, call = self._single(tool, rng)
             yield self.decorate(text, rng), [call]

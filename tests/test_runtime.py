@@ -124,7 +124,7 @@ class ScriptedModel:
 
         self.seen += ids
         logits = torch.zeros(self.tokenizer.vocab_size + 1)
-        logits[self.target[len(self.seen) - self.prompt_len]] = 1.0
+        logits[self.target[min(len(self.seen) - self.prompt_len, len(self.target) - 1)]] = 1.0
         return logits
 
     def truncate(self, length):
@@ -147,20 +147,42 @@ def test_forced_text_is_fed_in_the_token_split_of_training(embedded_tokenizer_di
         model = ScriptedModel(tokenizer, answer)
         prompt = fmt.prompt(tokenizer, device.tools, record.query)
         model.prompt_len = len(model.tokenize(prompt))
-        gen = generate(model, prompt, fmt.shared_prefix(device.tools), grammar.matcher())
-        assert gen.text == answer
+        gen = generate(model, prompt, fmt.shared_prefix(device.tools), grammar.matcher(), decline=True)
+        assert gen.text == answer and gen.declined is None
         assert model.seen == model.tokenize(prompt + answer)[: len(model.seen)], record.query
         forced_total += gen.forced_tokens
     assert forced_total > 0
+
+
+def test_a_value_the_tools_do_not_allow_gets_no_call_instead_of_a_forced_one(embedded_tokenizer_dir):
+    """The model writes "quiet", which is not a noise-control mode: with ``decline`` the answer is no
+    call and keeps what the model was writing; without it the grammar bends the text into a mode."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    device = load_registry().get("airpods-pro")
+    fmt = PromptFormat.for_tokenizer(tokenizer, "compact", device.name)
+    grammar = Vocabulary.from_hf(tokenizer, len(tokenizer)).grammar(device.tools)
+    prompt = fmt.prompt(tokenizer, device.tools, "make it quiet")
+    wanted = '[{"name": "set_noise_control", "arguments": {"mode": "quiet"}}]'
+    model = ScriptedModel(tokenizer, wanted)
+    model.prompt_len = len(model.tokenize(prompt))
+    gen = generate(model, prompt, fmt.shared_prefix(device.tools), grammar.matcher(), decline=True)
+    assert gen.text == "[]"
+    assert wanted.startswith(gen.declined) and gen.declined.startswith(wanted[: wanted.index("quiet") + 1])
+    forced = generate(model, prompt, fmt.shared_prefix(device.tools), grammar.matcher(), max_new_tokens=24)
+    assert forced.declined is None and forced.text.startswith('[{"name": "set_noise_control"')
+    assert forced.text != wanted[: len(forced.text)]  # the grammar bent the value
 
 
 # ---------------------------------------------------------------- the transformers backend
 
 
 def test_constrained_calls_are_always_schema_valid(adapters_dir, home):
-    engine = load(adapters_dir, home)
+    engine = load(adapters_dir, home, decline=False)
     free = load(adapters_dir, home, constrain=False)
-    unconstrained_valid = []
+    declining = load(adapters_dir, home)
+    unconstrained_valid, declined = [], []
     for device, queries in QUERIES.items():
         for adapter in (True, False):
             engine.use(device, adapter)
@@ -171,7 +193,12 @@ def test_constrained_calls_are_always_schema_valid(adapters_dir, home):
                 assert home.get(device).validator.is_valid(answer.calls)
                 assert answer.generation.forced_tokens > 0
                 unconstrained_valid.append(free.answer(query).valid)
+                declining.use(device, adapter)
+                other = declining.answer(query)
+                assert other.valid and (other.text == answer.text or other.calls == [])
+                declined.append(other.generation.declined is not None)
     assert not all(unconstrained_valid)  # the random model on its own does not write valid calls
+    assert any(declined)  # ... so the grammar masks its choices, and the default engine declines
 
 
 def test_a_swap_leaves_nothing_behind(adapters_dir, home):
@@ -252,6 +279,7 @@ def home_cli(monkeypatch, home):
 
 def test_run_answers_commands_swaps_devices_and_changes_their_state(adapters_dir, home_cli):
     args = ["run", "--adapters-dir", str(adapters_dir), "--backend", "transformers", "--device", "fan"]
+    args.append("--no-decline")  # the random models' calls are forced, so that they run
     stdin = "fan on two\n/device lamp\nkill the lights\n/device fan\nstop swinging\n"
     result = CliRunner().invoke(main, args, input=stdin, catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -278,6 +306,9 @@ def test_run_answers_commands_swaps_devices_and_changes_their_state(adapters_dir
 
     one = CliRunner().invoke(main, [*args, "--command", "fan on two"], catch_exceptions=False)
     assert [json.loads(line)["calls"] for line in one.stdout.splitlines()] == [records[0]["calls"]]
+    declining = CliRunner().invoke(main, [*args[:-1], "--command", "fan on two"], catch_exceptions=False)
+    (record,) = [json.loads(line) for line in declining.stdout.splitlines()]
+    assert record["declined"] and record["calls"] == [] and record["results"] == []
 
 
 def test_run_errors_are_one_line(adapters_dir, home_cli, tmp_path):

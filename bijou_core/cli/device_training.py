@@ -12,7 +12,7 @@ from ..prompt import STYLES
 from ..train.device import DEFAULT_EXAMPLES, DEFAULT_LORA_R
 from .devices import _registry, devices
 from .options import config_option, mix_options, option, settings_from, training_options
-from .runtime_options import backend_option, constrain_option
+from .runtime_options import backend_option, constrain_option, decline_option
 
 
 def _print_summary(results: dict[str, Any]) -> None:
@@ -124,6 +124,7 @@ def train(
 @option("--limit", type=click.IntRange(1), default=None, help="Only the first N commands.")
 @backend_option
 @constrain_option
+@decline_option
 @option("--output", type=click.Path(path_type=Path), default=None, help="JSON results file.")
 @option("--markdown", type=click.Path(path_type=Path), default=None, help="Markdown table file.")
 @option("--chart", type=click.Path(path_type=Path), default=None, help="PNG chart file.")
@@ -139,6 +140,7 @@ def eval_device(
     limit: int | None,
     backend: str,
     constrain: bool,
+    decline: bool,
     output: Path | None,
     markdown: Path | None,
     chart: Path | None,
@@ -150,6 +152,6 @@ def eval_device(
     if compare and adapter is None:
         raise click.UsageError("--compare needs --adapter")
     dev = _registry(ctx).get(device)
-    results = evaluate_device(dev, adapter, base, dataset, compare, limit, backend, constrain)
+    results = evaluate_device(dev, adapter, base, dataset, compare, limit, backend, constrain, decline)
     write_reports(results, output, markdown, chart)
     _print_summary(results)

@@ -19,7 +19,14 @@ from ..calls import Call, dumps
 from ..errors import BijouError
 from ..runtime.engine import Answer, Engine, Outcome
 from .devices import _registry
-from .runtime_options import adapters_dir_option, adapters_in, backend_option, constrain_option, quant_option
+from .runtime_options import (
+    adapters_dir_option,
+    adapters_in,
+    backend_option,
+    constrain_option,
+    decline_option,
+    quant_option,
+)
 
 HELP = "/device NAME swaps the device (and its adapter), /devices lists them, /quit leaves."
 
@@ -34,6 +41,7 @@ def turn_record(answer: Answer, outcomes: list[Outcome], swap_s: float, state: A
         "valid": answer.valid,
         "errors": answer.errors,
         "text": answer.text,
+        "declined": gen.declined,
         "results": [
             {"call": o.call, "status": o.status, "result": o.result, "reason": o.reason} for o in outcomes
         ],
@@ -54,6 +62,7 @@ def load_engine(
     backend: str,
     constrain: bool,
     quant: str,
+    decline: bool,
 ) -> Engine:
     """The engine ``run`` and ``bench`` use: every adapter of ``adapters_dir`` (default ./adapters),
     plus ``devices`` served by the bare base when they have no adapter."""
@@ -62,7 +71,7 @@ def load_engine(
     adapters = adapters_in(adapters_dir) if adapters_dir else {}
     registry = _registry(ctx)
     extra = [d for d in devices if d not in adapters] or ([] if adapters else list(registry.devices))
-    return Engine.load(adapters, base, backend, extra, constrain, quant, registry)
+    return Engine.load(adapters, base, backend, extra, constrain, quant, registry, decline)
 
 
 @click.command("run")
@@ -72,6 +81,7 @@ def load_engine(
 @backend_option
 @quant_option
 @constrain_option
+@decline_option
 @click.option("--command", "commands", multiple=True, help="Answer this command and exit (repeatable).")
 @click.option("--yes", is_flag=True, help="Confirm every call that needs confirmation (scripts).")
 @click.pass_context
@@ -83,6 +93,7 @@ def run(
     backend: str,
     quant: str,
     constrain: bool,
+    decline: bool,
     commands: tuple[str, ...],
     yes: bool,
 ) -> None:
@@ -92,7 +103,7 @@ def run(
     `/device NAME` lines swap) and results go out as JSON lines. Calls that need confirmation run
     only when confirmed (interactively, or with --yes).
     """
-    engine = load_engine(ctx, adapters_dir, devices, base, backend, constrain, quant)
+    engine = load_engine(ctx, adapters_dir, devices, base, backend, constrain, quant, decline)
     for warning in engine.warnings:
         click.echo(f"warning: {warning}", err=True)
     engine.warm_up()
@@ -162,6 +173,9 @@ def _ask(call: Call) -> bool:
 def _show(record: dict[str, Any], before: dict[str, Any]) -> str:
     """A command's result for people: the call JSON, results, what changed, the latency split."""
     lines = [f"  {record['text']}"]
+    if record["declined"] is not None:
+        wanted = f"  no call: the model was writing {record['declined']}, which the tools do not allow"
+        lines.append(click.style(wanted, fg="yellow"))
     if not record["valid"]:
         lines.append(click.style(f"  not run: {'; '.join(record['errors'])}", fg="red"))
     for result in record["results"]:

@@ -25,6 +25,14 @@ constrain_option = click.option(
     help="Constrain generation to calls of the device's tools with schema-valid arguments.",
 )
 
+decline_option = click.option(
+    "--decline/--no-decline",
+    default=True,
+    show_default=True,
+    help="With --constrain: answer no call when the grammar masks the model's own choice (it was "
+    "writing something the tools do not allow) instead of the allowed call it would force.",
+)
+
 
 def adapters_in(folder: Path) -> dict[str, Path]:
     """The adapters of ``folder``: one subfolder per device, as ``bijou devices train`` writes them."""

@@ -30,6 +30,8 @@ def markdown_table(results: dict[str, Any]) -> str:
     ]
     if "backend" in results:
         decoding = "constrained to the device's tools" if results["constrained"] else "unconstrained"
+        if results.get("decline"):
+            decoding += ", no call where the grammar masked the model's choice"
         lines += [f"Base `{results['base_model']}`, {results['backend']} backend, decoding {decoding}.", ""]
     lines += [
         "| metric | " + " | ".join(names) + " |",

@@ -34,6 +34,7 @@ def evaluate_run(
                     "query": record.query,
                     "expected": record.answers,
                     "text": gen.text,
+                    "declined": gen.declined,
                     **verdict,
                     "latency_ms": round(1000 * gen.seconds, 1),
                     "prefill_ms": round(1000 * gen.prefill_s, 1),
@@ -63,17 +64,19 @@ def evaluate_device(
     limit: int | None = None,
     backend: str = "transformers",
     constrain: bool = True,
+    decline: bool = True,
 ) -> dict[str, Any]:
     """Evaluate ``device`` on its eval set (or ``dataset``): base, base+adapter, or both side by side,
     through the runtime engine (``backend``; calls constrained to the device's tools unless not
-    ``constrain``)."""
+    ``constrain``, no call where the grammar masks the model's choice if ``decline``)."""
     records = load_records(dataset, device.validator) if dataset else device.eval_set
     records = records[:limit] if limit else records
     manifest = read_manifest(adapter) if adapter else None
     if manifest and manifest.get("device") != device.name:
         raise BijouError(f"{adapter} is an adapter for {manifest.get('device')!r}, not {device.name!r}")
     base_name = base or (manifest["base_model"]["name"] if manifest else DEFAULT_MODEL)
-    engine = Engine.load({device.name: adapter} if adapter else None, base_name, backend, [device], constrain)
+    adapters = {device.name: adapter} if adapter else None
+    engine = Engine.load(adapters, base_name, backend, [device], constrain, decline=decline)
     runs = []
     if adapter is None or compare:
         runs.append(evaluate_run(engine, device, records, False, "base"))
@@ -87,6 +90,7 @@ def evaluate_device(
         "adapter": str(adapter) if adapter else None,
         "backend": backend,
         "constrained": constrain,
+        "decline": constrain and decline,
         "warnings": engine.warnings,
         "runs": runs,
     }

@@ -9,7 +9,10 @@ the model and forget tokens. The loop does the rest the same way for both:
   tool name once it is unambiguous, ``", "arguments": {"``, closing brackets) is fed in the same
   model call as the token before it (or the prompt), instead of being decoded token by token; text
   forced at the very end is never fed at all;
-- it stops at the format's end token, or once the text holds a complete call list.
+- it stops at the format's end token, or once the text holds a complete call list;
+- with ``decline``, when the grammar masks the model's own first choice (it was writing a value, a
+  call or an ending the device's tools do not allow: "go live on youtube" where the platforms are
+  instagram and facebook), the answer is no call instead of the allowed call the grammar would force.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..calls import parse
+from ..calls import dumps, parse
 from .grammar import CallMatcher
 
 
@@ -52,6 +55,7 @@ class Generation:
     cached_tokens: int
     new_tokens: int
     forced_tokens: int = 0
+    declined: str | None = None  # the model's text up to the choice the grammar masked
 
     @property
     def seconds(self) -> float:
@@ -96,8 +100,10 @@ def generate(
     prefix: str | None = None,
     matcher: CallMatcher | None = None,
     max_new_tokens: int = 256,
+    decline: bool = False,
 ) -> Generation:
-    """Greedy decoding of ``prompt`` (whose first characters are ``prefix``, kept cached)."""
+    """Greedy decoding of ``prompt`` (whose first characters are ``prefix``, kept cached); with
+    ``matcher`` and ``decline``, no call when the grammar masks the model's first choice."""
     import torch
 
     started = time.perf_counter()
@@ -110,6 +116,7 @@ def generate(
     out: list[int] = []
     forced_tokens = 0
     prefill = None
+    declined = None
     while True:
         if matcher is not None and (forced := matcher.forced()):
             new = _forced_tokens(backend, matcher, out, forced)
@@ -130,7 +137,11 @@ def generate(
             prefill = time.perf_counter() - started
             started = time.perf_counter()
         if matcher is not None:
+            wanted = int(torch.argmax(logits))
             matcher.mask(logits)
+            if decline and not torch.isfinite(logits[wanted]):
+                declined = backend.detokenize([*out, wanted])
+                break
         token = int(torch.argmax(logits))
         if token in backend.end_ids:
             break
@@ -145,6 +156,5 @@ def generate(
         prefill = time.perf_counter() - started
         started = time.perf_counter()
     decode = time.perf_counter() - started
-    return Generation(
-        backend.detokenize(out), prefill, decode, len(ids), len(prefix_ids), len(out), forced_tokens
-    )
+    text = dumps([]) if declined is not None else backend.detokenize(out)
+    return Generation(text, prefill, decode, len(ids), len(prefix_ids), len(out), forced_tokens, declined)

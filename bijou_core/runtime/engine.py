@@ -69,6 +69,7 @@ class Engine:
     backend: Any
     slots: dict[tuple[str, bool], Slot]
     constrain: bool = True
+    decline: bool = True
     warnings: list[str] = field(default_factory=list)
     active: Slot | None = None
     _runtimes: dict[str, Any] = field(default_factory=dict)
@@ -83,10 +84,13 @@ class Engine:
         constrain: bool = True,
         quant: str = "q8_0",
         registry: DeviceRegistry | None = None,
+        decline: bool = True,
     ) -> Engine:
         """Load ``base`` with every adapter folder in ``adapters`` (name -> folder, as ``bijou devices
         train`` writes them) resident; ``devices`` (names or Device objects) adds devices served by the
-        bare base (full prompt). ``base`` defaults to the base the adapters were trained on."""
+        bare base (full prompt). ``base`` defaults to the base the adapters were trained on. With
+        ``constrain`` and ``decline``, a command whose answer the grammar would have to bend (see
+        :func:`~bijou_core.runtime.decoding.generate`) gets no call."""
         if backend not in BACKENDS:
             raise BijouError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
         devices = list(devices)
@@ -110,7 +114,7 @@ class Engine:
         plain = [get(name) for name in dict.fromkeys([*names, *given, *(d.name for d in served.values())])]
         base = base or recorded_base(manifests)
         model = _backend(backend, base, adapters, quant)
-        engine = cls(model, {}, constrain)
+        engine = cls(model, {}, constrain, decline)
         for name, manifest in manifests.items():
             device = served[name]
             if manifest.get("tools_hash") != device.tools_hash:
@@ -192,9 +196,8 @@ class Engine:
         tools = slot.device.tools
         tokenizer = getattr(self.backend, "tokenizer", None)
         matcher = self._grammar(slot).matcher() if self.constrain else None
-        gen = generate(
-            self.backend, slot.fmt.prompt(tokenizer, tools, query), slot.fmt.shared_prefix(tools), matcher
-        )
+        prompt = slot.fmt.prompt(tokenizer, tools, query)
+        gen = generate(self.backend, prompt, slot.fmt.shared_prefix(tools), matcher, decline=self.decline)
         parsed = parse(gen.text)
         if parsed.calls is None:
             errors = [parsed.error or "not a call list"]

@@ -101,6 +101,22 @@ def test_grammar_accepts_every_eval_answer_and_nothing_outside_the_schema(embedd
     assert matcher.forced() == 'control", "arguments": {"mode": "'
 
 
+def test_scores_past_the_vocabulary_are_never_allowed(embedded_tokenizer_dir):
+    """Models often pad their output rows past the tokenizer (Qwen2.5: 151,936 for 151,665 tokens);
+    the padded rows must not slip through the grammar."""
+    import torch
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    grammar = Vocabulary.from_hf(tokenizer, len(tokenizer)).grammar(load_registry().get("omi").tools)
+    matcher = grammar.matcher()
+    logits = torch.zeros(len(tokenizer) + 64)
+    logits[len(tokenizer) + 3] = 100.0
+    matcher.mask(logits)
+    assert torch.isinf(logits[len(tokenizer) :]).all()
+    assert tokenizer.decode([int(logits.argmax())]).startswith("[")
+
+
 class ScriptedModel:
     """A backend whose "model" always wants the canonical tokens of ``answer``; it records every
     token it is fed, so a test sees exactly the token split the decoding loop showed the model."""

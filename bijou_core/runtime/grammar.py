@@ -130,9 +130,16 @@ class CallMatcher:
         self._bitmask = xgrammar.allocate_token_bitmask(1, grammar.vocabulary.info.vocab_size)
 
     def mask(self, logits: Any) -> None:
-        """Set the scores of tokens the grammar does not allow next to -inf (a 1-D torch tensor)."""
+        """Set the scores of tokens the grammar does not allow next to -inf (a 1-D torch tensor);
+        scores past the vocabulary (a model's padded output rows) are never allowed."""
         self._matcher.fill_next_token_bitmask(self._bitmask)
-        self._xgr.apply_token_bitmask_inplace(logits[None, :], self._bitmask)
+        size = self._vocabulary.info.vocab_size
+        self._xgr.apply_token_bitmask_inplace(logits[None, :size], self._bitmask)
+        if logits.shape[-1] > size:
+            import torch
+
+            with torch.inference_mode():  # the backends' logits are inference tensors
+                logits[size:] = float("-inf")
 
     def accept(self, token: int) -> None:
         if not self._matcher.accept_token(token):

@@ -11,8 +11,9 @@ the model and forget tokens. The loop does the rest the same way for both:
   forced at the very end is never fed at all;
 - it stops at the format's end token, or once the text holds a complete call list;
 - with ``decline``, when the grammar masks the model's own first choice (it was writing a value, a
-  call or an ending the device's tools do not allow: "go live on youtube" where the platforms are
-  instagram and facebook), the answer is no call instead of the allowed call the grammar would force.
+  call or an ending the device's tools do not allow: for "who won the game last night", a
+  ``media_control`` action "last"), the answer is no call instead of the allowed call the grammar
+  would force (``next_track``).
 """
 
 from __future__ import annotations

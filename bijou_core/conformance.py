@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .data.synth import SLOT, TemplateSet, normalize_query
+from .data.synth import TemplateSet, normalize_query, phrasing_patterns
 from .devices import Device
 from .errors import BijouError
 
@@ -27,57 +26,6 @@ class CheckResult:
 def template_set(device: Device) -> TemplateSet:
     """The device's templates, compiled against its tools."""
     return TemplateSet(device.tools, device.templates, device.templates_source)
-
-
-_NUMBER_WORDS = (
-    "zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
-    "sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
-    "hundred|thousand|and|point"
-)
-NUMBER = rf"(?:\d+(?:\.\d+)?|(?:(?:{_NUMBER_WORDS}) ?)+)"
-
-
-def _alternatives(words: list[str]) -> str:
-    forms = sorted({normalize_query(w) for w in words if normalize_query(w)}, key=len, reverse=True)
-    return "|".join(re.escape(f) for f in forms)
-
-
-def _slot_pattern(templates: TemplateSet, tool: str, param: str, wording: int) -> str:
-    """What a slot may stand for: its spoken values, any number, or, in a phrasing with at least
-    three fixed words, any text for a free-text slot (so that an eval query copying the phrasing
-    with a new contact or message is still caught, while "text {contact} {message}" does not
-    swallow every command that starts with "text")."""
-    schema = templates.tools[tool]["parameters"]["properties"][param]
-    forms = templates.spoken_forms(tool, param)
-    if forms is None:
-        return NUMBER
-    if schema.get("type") == "string" and "enum" not in schema and wording >= 3:
-        return ".+?"
-    return f"(?:{_alternatives(forms)})"
-
-
-def phrasing_patterns(templates: TemplateSet) -> list[tuple[re.Pattern[str], str]]:
-    """A regex per phrasing matching every command it can produce: its text with each slot as the
-    slot's spoken values (numbers as digits or words; free text, see :func:`_slot_pattern`),
-    optionally opened and closed by fillers. Phrasings made of slots alone are left out."""
-    prefix = f"(?:(?:{_alternatives(templates.prefixes)}) )*"
-    suffix = f"(?: (?:{_alternatives(templates.suffixes)}))*"
-    patterns = []
-    for tool, phrasings in templates.phrasings.items():
-        for p in phrasings:
-            parts = SLOT.split(p.text)  # literal text at even positions, slot names at odd ones
-            wording = sum(len(normalize_query(part).split()) for part in parts[::2])
-            if not wording:
-                continue  # a phrasing of slots alone says nothing about wording
-            pieces = []
-            for i, part in enumerate(parts):
-                if i % 2:
-                    pieces.append(_slot_pattern(templates, tool, part, wording))
-                else:
-                    pieces.append(re.escape(normalize_query(part)))
-            body = " ?".join(piece for piece in pieces if piece)
-            patterns.append((re.compile(f"^{prefix}{body}{suffix}$"), f"{p.tool}[{p.index}]"))
-    return patterns
 
 
 def _check_tools(device: Device) -> str:

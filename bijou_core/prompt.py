@@ -8,6 +8,10 @@ time is byte for byte what it was trained on. Two styles:
 - ``compact``: the system turn only names the device; the tools are implied by its adapter, which
   makes prompts several times shorter (faster training and prefill).
 
+Spoken numbers in a command are written as digits (``numbers.digits``: "seventy five" -> "75"),
+and so are numbers in the string arguments of a trained answer, for formats that record
+``digits`` (version 2; adapters trained before it are rendered as they were trained).
+
 Models whose vocabulary has ChatML markers (``<|im_start|>``: SmolLM2, Qwen2.5) get bijou's own
 ChatML template, since their chat templates lack tool support or ``{% generation %}`` markers;
 other models go through their tokenizer's chat template.
@@ -20,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .calls import Call, dumps
+from .numbers import digits
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 STYLES = ("full", "compact")
 INSTRUCTION = (
     "You turn a spoken command into calls of the tools below. Answer with a JSON list of calls "
@@ -61,6 +66,10 @@ def system_text(tools: list[dict[str, Any]] | None, style: str, device: str | No
     return f"{INSTRUCTION}\nTools:\n{lines}"
 
 
+def _with_digits(arguments: dict[str, Any]) -> dict[str, Any]:
+    return {k: digits(v) if isinstance(v, str) else v for k, v in arguments.items()}
+
+
 @dataclass(frozen=True)
 class PromptFormat:
     """How prompts and answers are rendered for one tokenizer, in one style."""
@@ -69,20 +78,25 @@ class PromptFormat:
     device: str | None = None
     chat_template: bool = False  # use the tokenizer's own chat template (non-ChatML models)
     end_text: str = CHATML_END
+    digits: bool = True  # spoken numbers as digits (False: formats recorded before version 2)
 
     @classmethod
-    def for_tokenizer(cls, tokenizer: Any, style: str = "full", device: str | None = None) -> PromptFormat:
+    def for_tokenizer(
+        cls, tokenizer: Any, style: str = "full", device: str | None = None, digits: bool = True
+    ) -> PromptFormat:
         if style not in STYLES:
             raise ValueError(f"unknown prompt style {style!r} (expected one of {', '.join(STYLES)})")
         if style == "compact" and not device:
             raise ValueError("a compact prompt needs the device name")
         vocab = tokenizer.get_vocab()
         if CHATML_START in vocab and CHATML_END in vocab:
-            return cls(style, device)
-        return cls(style, device, chat_template=True, end_text=tokenizer.eos_token or "")
+            return cls(style, device, digits=digits)
+        return cls(style, device, chat_template=True, end_text=tokenizer.eos_token or "", digits=digits)
 
     def prompt(self, tokenizer: Any, tools: list[dict[str, Any]] | None, query: str) -> str:
         """The model input for ``query``, ending where the model's answer starts."""
+        if self.digits:
+            query = digits(query)
         system = system_text(tools, self.style, self.device)
         if self.chat_template:
             messages = [{"role": "system", "content": system}, {"role": "user", "content": query}]
@@ -99,6 +113,16 @@ class PromptFormat:
 
     def answer(self, calls: list[Call]) -> str:
         """The text a model is trained to produce for ``calls``, end marker included."""
+        if self.digits:
+            calls = [
+                {
+                    **c,
+                    "arguments": {
+                        k: digits(v) if isinstance(v, str) else v for k, v in c["arguments"].items()
+                    },
+                }
+                for c in calls
+            ]
         return dumps(calls) + self.end_text
 
     def describe(self) -> dict[str, Any]:
@@ -108,4 +132,5 @@ class PromptFormat:
             "style": self.style,
             "device": self.device,
             "chat_template": self.chat_template,
+            "digits": self.digits,
         }

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .calls import Call
+from .numbers import digits
 
 _PUNCT = re.compile(r"[^\w\s]")
 
@@ -36,6 +37,8 @@ class EvalRules:
 
     def normalize_string(self, value: str, free_text: bool = False) -> str:
         text = unicodedata.normalize("NFKC", value)
+        if free_text:
+            text = digits(text)
         if not self.case_sensitive:
             text = text.casefold()
         if self.ignore_punctuation:

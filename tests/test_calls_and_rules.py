@@ -51,6 +51,17 @@ def test_defaults_equal_omission_and_strings_normalized():
         [{"name": "name_scene", "arguments": {"scene": "movie"}}],
         TOOLS,
     )
+    # free text as said or as the prompt's digits: the same words
+    assert rules.same_calls(
+        [{"name": "name_scene", "arguments": {"scene": "twenty five candles"}}],
+        [{"name": "name_scene", "arguments": {"scene": "25 candles"}}],
+        TOOLS,
+    )
+    assert not rules.same_calls(
+        [{"name": "name_scene", "arguments": {"scene": "twenty five candles"}}],
+        [{"name": "name_scene", "arguments": {"scene": "26 candles"}}],
+        TOOLS,
+    )
     assert rules.same_calls(
         [{"name": "set_brightness", "arguments": {"percent": 5}}],
         [{"name": "set_brightness", "arguments": {"percent": 5.0}}],

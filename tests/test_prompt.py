@@ -49,7 +49,13 @@ def test_full_and_compact_prompts(embedded_tokenizer_dir):
     calls = [{"name": "set_light", "arguments": {"on": False}}]
     answer = full.answer(calls)
     assert answer.endswith("<|im_end|>") and parse(answer).calls == calls
-    assert compact.describe() == {"version": 1, "style": "compact", "device": "lamp", "chat_template": False}
+    assert compact.describe() == {
+        "version": 2,
+        "style": "compact",
+        "device": "lamp",
+        "chat_template": False,
+        "digits": True,
+    }
 
 
 def test_models_without_chatml_use_their_chat_template():
@@ -68,3 +74,18 @@ def test_compact_needs_a_device_and_styles_are_checked():
         PromptFormat.for_tokenizer(PlainTokenizer(), "compact")
     with pytest.raises(ValueError, match="unknown prompt style 'tiny'"):
         PromptFormat.for_tokenizer(PlainTokenizer(), "tiny")
+
+
+def test_spoken_numbers_reach_the_model_as_digits_in_prompts_and_answers():
+    fmt = PromptFormat("compact", "lamp")
+    prompt = fmt.prompt(None, None, "brightness seventy five and a twenty second fade")
+    assert "brightness 75 and a 20 second fade" in prompt
+    assert "turn it up two notches" in fmt.prompt(None, None, "turn it up two notches")
+    answer = fmt.answer([{"name": "remind", "arguments": {"what": "buy twenty five apples", "n": 3}}])
+    assert parse(answer).calls == [{"name": "remind", "arguments": {"what": "buy 25 apples", "n": 3}}]
+
+
+def test_formats_recorded_before_digits_render_as_they_were_trained():
+    old = PromptFormat("compact", "lamp", digits=False)
+    assert "brightness seventy five" in old.prompt(None, None, "brightness seventy five")
+    assert old.describe()["digits"] is False

@@ -23,7 +23,7 @@ from bijou_core.prompt import PromptFormat
 from bijou_core.runtime.decoding import generate
 from bijou_core.runtime.engine import Answer, Engine
 from bijou_core.runtime.grammar import Vocabulary
-from bijou_core.train.manifest import write_manifest
+from bijou_core.train.manifest import read_manifest, write_manifest
 
 QUERIES = {"lamp": ["kill the lights", "brightness to seventy"], "fan": ["fan on two", "stop swinging"]}
 
@@ -191,6 +191,37 @@ def test_a_value_the_tools_do_not_allow_gets_no_call_instead_of_a_forced_one(emb
     assert forced.text != wanted[: len(forced.text)]  # the grammar bent the value
 
 
+def test_a_call_the_model_is_unsure_of_becomes_no_call_below_the_threshold(embedded_tokenizer_dir):
+    """At its first choice the model gives the call 60% and ``[]`` 40%: a threshold of 0.7 answers
+    no call (an always-listening device acts only on what it is sure of), 0.5 the call; both keep
+    the probability."""
+    import math
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    device = load_registry().get("airpods-pro")
+    fmt = PromptFormat.for_tokenizer(tokenizer, "compact", device.name)
+    grammar = Vocabulary.from_hf(tokenizer, len(tokenizer)).grammar(device.tools)
+    prompt = fmt.prompt(tokenizer, device.tools, "louder i guess")
+    answer = '[{"name": "adjust_volume", "arguments": {"direction": "up"}}]'
+
+    class Unsure(ScriptedModel):
+        def feed(self, ids):
+            logits = super().feed(ids) * 40.0 - 20.0
+            brace, close = self.tokenize('[{"')[-1], self.tokenize("[]")[-1]
+            if logits[brace] > 0:  # the first choice: a call, or the list closed at once
+                logits[brace], logits[close] = math.log(0.6), math.log(0.4)
+            return logits
+
+    model = Unsure(tokenizer, answer)
+    model.prompt_len = len(model.tokenize(prompt))
+    sure = generate(model, prompt, fmt.shared_prefix(device.tools), grammar.matcher(), call_threshold=0.5)
+    assert sure.text == answer and not sure.unsure and sure.p_call == pytest.approx(0.6, abs=1e-3)
+    unsure = generate(model, prompt, fmt.shared_prefix(device.tools), grammar.matcher(), call_threshold=0.7)
+    assert unsure.text == "[]" and unsure.unsure and unsure.p_call == pytest.approx(0.6, abs=1e-3)
+
+
 # ---------------------------------------------------------------- the transformers backend
 
 
@@ -245,6 +276,18 @@ def test_an_unknown_device_is_one_clear_line(adapters_dir, home):
         engine.use("lam")
     with pytest.raises(BijouError, match=r"^no adapter for device 'lamp' loaded \(loaded: fan, lamp\)$"):
         load(adapters_dir, home, ["fan"], constrain=False, devices=["lamp"]).use("lamp", adapter=True)
+
+
+def test_the_recorded_prompt_format_decides_how_numbers_reach_the_model(adapters_dir, home, tmp_path):
+    """Adapters trained with spoken numbers as digits get them at run time; older ones do not."""
+    shutil.copytree(adapters_dir / "lamp", tmp_path / "lamp")
+    manifest = read_manifest(tmp_path / "lamp")
+    manifest["prompt_format"] = {**manifest["prompt_format"], "version": 2, "digits": True}
+    write_manifest(tmp_path / "lamp", manifest)
+    old = load(adapters_dir, home, names=("lamp",)).slots[("lamp", True)].fmt
+    new = Engine.load({"lamp": tmp_path / "lamp"}, registry=home).slots[("lamp", True)].fmt
+    assert "brightness to seventy" in old.prompt(None, None, "brightness to seventy")
+    assert "brightness to 70" in new.prompt(None, None, "brightness to seventy")
 
 
 def test_the_cached_prompt_prefix_gives_the_same_answer(adapters_dir, home):

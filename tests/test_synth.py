@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections import Counter
 
 import pytest
 import toy_plugin
 
 from bijou_core.conformance import phrasing_patterns, template_set
+from bijou_core.data.small_talk import small_talk
+from bijou_core.data.speech import FILLERS, plain, spoken
 from bijou_core.data.synth import TemplateSet, generic_templates, holdout_split, normalize_query
 from bijou_core.errors import BijouError
 from bijou_core.schema import CallValidator
@@ -43,7 +46,7 @@ def test_records_are_valid_unique_balanced_and_covering(lamp):
 
     no_tool = [r for r in records if r["answers"] == []]
     multi = [r for r in records if len(r["answers"]) == 2]
-    assert len(no_tool) == 60  # 30% need no tool by default
+    assert len(no_tool) == 70  # 25% the device's own no-tool commands, 10% small talk
     assert len(multi) == 20
     assert all(a != b for a, b in (r["answers"] for r in multi))
 
@@ -162,3 +165,67 @@ def test_template_patterns_match_only_what_the_templates_can_say(lamp):
     assert not made("the kitchen light")
     assert not made("make it green")
     assert not made("keep this as my favourite")
+
+
+def test_small_talk_is_mixed_in_answered_with_no_call(lamp):
+    tset = template_set(lamp)
+    records = tset.generate(400, seed=1, speech_share=0)
+    own = [normalize_query(q) for q in tset.no_tool]
+    bank = {normalize_query(u) for u in small_talk().utterances}
+    no_call = [normalize_query(r["query"]) for r in records if not r["answers"]]
+    talk = [q for q in no_call if not any(o in q for o in own)]
+    assert len(no_call) == 140 and len(talk) == 40  # 25% the device's own, 10% small talk
+    tails = tuple(normalize_query(t) for t in small_talk().retraction_tails)
+    retractions = [q for q in talk if q.endswith(tails)]
+    assert 0 < len(retractions) < 20
+    b = small_talk()
+    composed = {
+        normalize_query(f"{o} {u} {c}")
+        for u in b.utterances
+        for o in ("", *b.openers)
+        for c in ("", *b.closers)
+    }
+    assert all(q in composed for q in talk if q not in retractions)
+    assert not [r for r in records if r["answers"] and normalize_query(r["query"]) in bank]
+
+
+def test_small_talk_that_the_device_can_say_is_not_taught_as_no_call(lamp):
+    templates = copy.deepcopy(toy_plugin.TEMPLATES)
+    templates["tools"]["set_light"].append({"text": "good night", "args": {"on": False}})
+    tset = TemplateSet(toy_plugin.TOOLS, templates, "lamp.yaml")
+    records = tset.generate(1500, seed=0, small_talk_share=0.5, no_tool_share=0.1, speech_share=0)
+    queries = {normalize_query(r["query"]) for r in records if not r["answers"]}
+    assert "good evening" in queries or "good morning" in queries
+    assert not any(q in ("good night", "oh good night") for q in queries)
+
+
+def test_shares_that_leave_no_room_for_commands_are_refused(lamp):
+    with pytest.raises(BijouError, match="add up to 1.00: at most 0.9"):
+        template_set(lamp).generate(100, no_tool_share=0.5, small_talk_share=0.3, multi_share=0.2)
+
+
+def test_speech_transcripts_change_the_words_not_the_calls(lamp):
+    tset = template_set(lamp)
+    said = tset.generate(300, seed=2, speech_share=1.0)
+    typed = tset.generate(300, seed=2, speech_share=0)
+
+    def calls(records: list[dict]) -> list[str]:
+        return sorted(json.dumps(r["answers"], sort_keys=True) for r in records)
+
+    assert calls(said) == calls(typed)
+    assert len({normalize_query(r["query"]) for r in said}) == 300
+    with_filler = [r for r in said if r["query"].split()[0] in FILLERS]
+    assert len(with_filler) > 100
+    assert {r["query"] for r in said} != {r["query"] for r in typed}
+
+
+def test_spoken_adds_fillers_and_restarts_but_never_splits_an_argument():
+    import random
+
+    rng = random.Random(0)
+    said = [spoken("Remind me to call the dentist, tomorrow!", rng, ["call the dentist"]) for _ in range(200)]
+    assert all(" call the dentist " in f" {s} " for s in said)
+    assert any(s.startswith(("um ", "uh ", "so ")) for s in said)
+    assert any(s.startswith("remind remind") for s in said)
+    assert "remind me to call the dentist tomorrow" in said
+    assert plain("Set it to 4:30, OK? noise-cancelling 2.5%") == "set it to 4:30 ok noise cancelling 2.5%"

@@ -9,10 +9,10 @@ import click
 
 from ..models import DEFAULT_MODEL
 from ..prompt import STYLES
-from ..train.device import DEFAULT_EXAMPLES, DEFAULT_LORA_R
+from ..train.device import DEFAULT_EXAMPLES, DEFAULT_LORA_R, MIX
 from .devices import _registry, devices
 from .options import config_option, mix_options, option, settings_from, training_options
-from .runtime_options import backend_option, constrain_option, decline_option
+from .runtime_options import backend_option, call_threshold_option, constrain_option, decline_option
 
 
 def _print_summary(results: dict[str, Any]) -> None:
@@ -69,8 +69,6 @@ def train(
     base: str,
     data_path: Path | None,
     num_examples: int,
-    no_tool_share: float,
-    multi_share: float,
     output_dir: Path | None,
     prompt_style: str,
     run_eval: bool,
@@ -84,8 +82,8 @@ def train(
 
     dev = _registry(ctx).get(device)
     output_dir = output_dir or Path("adapters") / dev.name
+    mix = {name: options.pop(name) for name in MIX}
     settings = settings_from(base, output_dir, options)
-    mix = {"no_tool_share": no_tool_share, "multi_share": multi_share}
     result, manifest = train_device(dev, settings, data_path, num_examples, prompt_style, mix)
     if not is_main_process():
         return
@@ -125,6 +123,7 @@ def train(
 @backend_option
 @constrain_option
 @decline_option
+@call_threshold_option
 @option("--output", type=click.Path(path_type=Path), default=None, help="JSON results file.")
 @option("--markdown", type=click.Path(path_type=Path), default=None, help="Markdown table file.")
 @option("--chart", type=click.Path(path_type=Path), default=None, help="PNG chart file.")
@@ -141,6 +140,7 @@ def eval_device(
     backend: str,
     constrain: bool,
     decline: bool,
+    call_threshold: float,
     output: Path | None,
     markdown: Path | None,
     chart: Path | None,
@@ -152,6 +152,8 @@ def eval_device(
     if compare and adapter is None:
         raise click.UsageError("--compare needs --adapter")
     dev = _registry(ctx).get(device)
-    results = evaluate_device(dev, adapter, base, dataset, compare, limit, backend, constrain, decline)
+    results = evaluate_device(
+        dev, adapter, base, dataset, compare, limit, backend, constrain, decline, call_threshold
+    )
     write_reports(results, output, markdown, chart)
     _print_summary(results)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..data.synth import MULTI_SHARE, NO_TOOL_SHARE
+from ..data.synth import MULTI_SHARE, NO_TOOL_SHARE, SMALL_TALK_SHARE, SPEECH_SHARE
 from ..errors import BijouError
 from ..files import load_document
 from ..train.sft import LORA_TARGETS, TrainSettings
@@ -54,8 +54,16 @@ def config_option(func: Callable) -> Callable:
 
 
 def mix_options(func: Callable) -> Callable:
-    """The make-up of a synthesized set: shares of no-tool and of two-command examples."""
+    """The make-up of a synthesized set: shares of no-tool, small-talk, two-command and
+    speech-transcript examples."""
     share = click.FloatRange(0, 0.5)
+    func = option(
+        "--speech-share",
+        type=click.FloatRange(0, 1),
+        default=SPEECH_SHARE,
+        show_default=True,
+        help="Share of examples rewritten as speech transcripts (fillers, restarts, no punctuation).",
+    )(func)
     func = option(
         "--multi-share",
         type=share,
@@ -63,12 +71,19 @@ def mix_options(func: Callable) -> Callable:
         show_default=True,
         help="Share of two-command examples.",
     )(func)
+    func = option(
+        "--small-talk-share",
+        type=share,
+        default=SMALL_TALK_SHARE,
+        show_default=True,
+        help="Share of small talk, hesitations and retractions from bijou's bank (answer: []).",
+    )(func)
     return option(
         "--no-tool-share",
         type=share,
         default=NO_TOOL_SHARE,
         show_default=True,
-        help="Share of commands the device cannot do (answer: []).",
+        help="Share of the device's own commands it cannot do (answer: []).",
     )(func)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import BijouError
+from ..runtime.decoding import CALL_THRESHOLD
 from ..runtime.engine import BACKENDS
 
 backend_option = click.option(
@@ -31,6 +32,15 @@ decline_option = click.option(
     show_default=True,
     help="With --constrain: answer no call when the grammar masks the model's own choice (it was "
     "writing something the tools do not allow) instead of the allowed call it would force.",
+)
+
+call_threshold_option = click.option(
+    "--call-threshold",
+    type=click.FloatRange(0, 1),
+    default=CALL_THRESHOLD,
+    show_default=True,
+    help="With --constrain: answer no call unless the model gives a call at least this probability "
+    "at its first choice between [] and a call (0: never overrule it).",
 )
 
 

@@ -22,6 +22,8 @@ from num2words import num2words
 
 from ..errors import BijouError, at
 from ..schema import CallValidator
+from .small_talk import small_talk
+from .speech import spoken
 
 SLOT = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 GENERIC_PREFIXES = ("please", "hey", "okay", "um", "so")
@@ -44,8 +46,13 @@ OMITTED = object()
 # Shares of a synthesized set: commands that need no tool ([]), and two-command utterances. With
 # 0.15 no-tool, rayban-stories answered 40% of its eval set's near misses with []; with 0.3, 80%
 # (90% with 3,300 examples): benchmarks/adapters/no-tool-share.md.
-NO_TOOL_SHARE = 0.3
+NO_TOOL_SHARE = 0.25
 MULTI_SHARE = 0.1
+# Small talk from bijou's device-independent bank (greetings, thanks, hesitations, retractions,
+# chatter), answered [] like the device's own no-tool commands; and the share of all records
+# rewritten as speech transcripts (fillers, restarts, no case or punctuation): benchmarks/blind/.
+SMALL_TALK_SHARE = 0.1
+SPEECH_SHARE = 0.25
 
 
 def spoken_number(value: int | float, rng: random.Random) -> str:
@@ -273,12 +280,19 @@ class TemplateSet:
         seed: int = 0,
         no_tool_share: float = NO_TOOL_SHARE,
         multi_share: float = MULTI_SHARE,
+        small_talk_share: float = SMALL_TALK_SHARE,
+        speech_share: float = SPEECH_SHARE,
         exclude: Iterable[str] = (),
     ) -> list[dict[str, Any]]:
         """``num_examples`` distinct records; raises when the templates cannot give that many.
 
         Queries in ``exclude`` (e.g. a training split's) are never produced.
         """
+        if no_tool_share + small_talk_share + multi_share > 0.9:
+            raise BijouError(
+                "the no-tool, small-talk and two-command shares add up to "
+                f"{no_tool_share + small_talk_share + multi_share:.2f}: at most 0.9 leaves room for commands"
+            )
         rng = random.Random(seed)
         seen: set[str] = {normalize_query(q) for q in exclude}
         records: list[dict[str, Any]] = []
@@ -297,7 +311,8 @@ class TemplateSet:
         tools = [t for t in self.tools if self.phrasings[t]]
         n_none = round(num_examples * no_tool_share) if self.no_tool else 0
         n_multi = round(num_examples * multi_share) if len(tools) > 1 else 0
-        n_single = num_examples - n_none - n_multi
+        n_talk = round(num_examples * small_talk_share)
+        n_single = num_examples - n_none - n_multi - n_talk
 
         for tool, param, value in self._coverage_targets():
             if len(records) >= n_single:
@@ -309,6 +324,7 @@ class TemplateSet:
         _fill_up(n_single, add, records, self._balanced(tools, rng, counts))
         _fill_up(len(records) + n_multi, add, records, self._multi(tools, rng))
         _fill_up(len(records) + n_none, add, records, self._none(rng))
+        _fill_up(len(records) + n_talk, add, records, self._small_talk(tools, rng))
         # Whatever a finite part (no-tool list, multi) could not give, single commands make up.
         _fill_up(num_examples, add, records, self._balanced(tools, rng, counts))
         if len(records) < num_examples:
@@ -316,8 +332,21 @@ class TemplateSet:
                 f"{self.source}: the templates give only {len(records)} distinct commands, "
                 f"{num_examples} were asked for: add phrasings or list values"
             )
+        for record in records:
+            if rng.random() < speech_share:
+                self._as_speech(record, seen, rng)
         rng.shuffle(records)
         return records
+
+    @staticmethod
+    def _as_speech(record: dict[str, Any], seen: set[str], rng: random.Random) -> None:
+        """Rewrite ``record``'s query as a speech transcript, unless that gives a query seen before."""
+        values = [v for call in record["answers"] for v in call["arguments"].values() if isinstance(v, str)]
+        text = spoken(record["query"], rng, values)
+        key = normalize_query(text)
+        if key not in seen:
+            seen.add(key)
+            record["query"] = text
 
     def share(self, tool: str) -> int:
         """A tool's weight among single commands: two plus one per parameter, since each argument
@@ -355,6 +384,77 @@ class TemplateSet:
     def _none(self, rng: random.Random) -> Iterator[tuple[str, list]]:
         while True:
             yield self.decorate(rng.choice(self.no_tool), rng), []
+
+    def _small_talk(self, tools: list[str], rng: random.Random) -> Iterator[tuple[str, list]]:
+        """Utterances from the small-talk bank (now and then with an opener or a closer), and
+        retractions: the start of one of the device's commands taken back ("turn the ... never
+        mind"). A bank utterance that one of the device's phrasings can produce is skipped."""
+        bank = small_talk()
+        patterns = [p for p, _ in phrasing_patterns(self)]
+        while True:
+            if tools and rng.random() < 0.25:
+                words = self._single(rng.choice(tools), rng)[0].split()
+                cut = rng.randint(1, max(1, len(words) - 1)) if rng.random() < 0.8 else len(words)
+                yield f"{' '.join(words[:cut])} {rng.choice(bank.retraction_tails)}", []
+                continue
+            text = rng.choice(bank.utterances)
+            if rng.random() < 0.25:
+                text = f"{rng.choice(bank.openers)} {text}"
+            if rng.random() < 0.15:
+                text = f"{text} {rng.choice(bank.closers)}"
+            if not any(p.match(normalize_query(text)) for p in patterns):
+                yield text, []
+
+
+_NUMBER_WORDS = (
+    "zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    "sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|"
+    "hundred|thousand|and|point"
+)
+NUMBER = rf"(?:\d+(?:\.\d+)?|(?:(?:{_NUMBER_WORDS}) ?)+)"
+
+
+def _alternatives(words: list[str]) -> str:
+    forms = sorted({normalize_query(w) for w in words if normalize_query(w)}, key=len, reverse=True)
+    return "|".join(re.escape(f) for f in forms)
+
+
+def _slot_pattern(templates: TemplateSet, tool: str, param: str, wording: int) -> str:
+    """What a slot may stand for: its spoken values, any number, or, in a phrasing with at least
+    three fixed words, any text for a free-text slot (so that an eval query copying the phrasing
+    with a new contact or message is still caught, while "text {contact} {message}" does not
+    swallow every command that starts with "text")."""
+    schema = templates.tools[tool]["parameters"]["properties"][param]
+    forms = templates.spoken_forms(tool, param)
+    if forms is None:
+        return NUMBER
+    if schema.get("type") == "string" and "enum" not in schema and wording >= 3:
+        return ".+?"
+    return f"(?:{_alternatives(forms)})"
+
+
+def phrasing_patterns(templates: TemplateSet) -> list[tuple[re.Pattern[str], str]]:
+    """A regex per phrasing matching every command it can produce: its text with each slot as the
+    slot's spoken values (numbers as digits or words; free text, see :func:`_slot_pattern`),
+    optionally opened and closed by fillers. Phrasings made of slots alone are left out."""
+    prefix = f"(?:(?:{_alternatives(templates.prefixes)}) )*"
+    suffix = f"(?: (?:{_alternatives(templates.suffixes)}))*"
+    patterns = []
+    for tool, phrasings in templates.phrasings.items():
+        for p in phrasings:
+            parts = SLOT.split(p.text)  # literal text at even positions, slot names at odd ones
+            wording = sum(len(normalize_query(part).split()) for part in parts[::2])
+            if not wording:
+                continue  # a phrasing of slots alone says nothing about wording
+            pieces = []
+            for i, part in enumerate(parts):
+                if i % 2:
+                    pieces.append(_slot_pattern(templates, tool, part, wording))
+                else:
+                    pieces.append(re.escape(normalize_query(part)))
+            body = " ?".join(piece for piece in pieces if piece)
+            patterns.append((re.compile(f"^{prefix}{body}{suffix}$"), f"{p.tool}[{p.index}]"))
+    return patterns
 
 
 def _fill_up(

@@ -11,6 +11,7 @@ from rich.progress import Progress
 from ..devices import Device, Record, load_records
 from ..errors import BijouError
 from ..models import DEFAULT_MODEL
+from ..runtime.decoding import CALL_THRESHOLD
 from ..runtime.engine import Engine
 from ..train.manifest import read_manifest
 from .metrics import score_example, summarize
@@ -35,6 +36,8 @@ def evaluate_run(
                     "expected": record.answers,
                     "text": gen.text,
                     "declined": gen.declined,
+                    "p_call": None if gen.p_call is None else round(gen.p_call, 4),
+                    "unsure": gen.unsure,
                     **verdict,
                     "latency_ms": round(1000 * gen.seconds, 1),
                     "prefill_ms": round(1000 * gen.prefill_s, 1),
@@ -65,10 +68,12 @@ def evaluate_device(
     backend: str = "transformers",
     constrain: bool = True,
     decline: bool = True,
+    call_threshold: float = CALL_THRESHOLD,
 ) -> dict[str, Any]:
     """Evaluate ``device`` on its eval set (or ``dataset``): base, base+adapter, or both side by side,
     through the runtime engine (``backend``; calls constrained to the device's tools unless not
-    ``constrain``, no call where the grammar masks the model's choice if ``decline``)."""
+    ``constrain``, no call where the grammar masks the model's choice if ``decline``, nor where the
+    model gives a call less than ``call_threshold`` probability)."""
     records = load_records(dataset, device.validator) if dataset else device.eval_set
     records = records[:limit] if limit else records
     manifest = read_manifest(adapter) if adapter else None
@@ -76,7 +81,9 @@ def evaluate_device(
         raise BijouError(f"{adapter} is an adapter for {manifest.get('device')!r}, not {device.name!r}")
     base_name = base or (manifest["base_model"]["name"] if manifest else DEFAULT_MODEL)
     adapters = {device.name: adapter} if adapter else None
-    engine = Engine.load(adapters, base_name, backend, [device], constrain, decline=decline)
+    engine = Engine.load(
+        adapters, base_name, backend, [device], constrain, decline=decline, call_threshold=call_threshold
+    )
     runs = []
     if adapter is None or compare:
         runs.append(evaluate_run(engine, device, records, False, "base"))
@@ -91,6 +98,7 @@ def evaluate_device(
         "backend": backend,
         "constrained": constrain,
         "decline": constrain and decline,
+        "call_threshold": call_threshold if constrain else None,
         "warnings": engine.warnings,
         "runs": runs,
     }

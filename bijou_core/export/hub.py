@@ -133,6 +133,11 @@ def _data_section(data: dict[str, Any] | None) -> str:
                 f", {data['no_tool_share']:.0%} of them needing no tool and "
                 f"{data.get('multi_share', 0):.0%} two commands in one"
             )
+            if "small_talk_share" in data:
+                text += (
+                    f"; {data['small_talk_share']:.0%} small talk (answered `[]`) and "
+                    f"{data.get('speech_share', 0):.0%} rewritten as speech transcripts"
+                )
         text += "."
     else:
         text = f"{data.get('records')} records from `{Path(str(data.get('path'))).name}`."
@@ -213,12 +218,12 @@ def _usage_section(manifest: dict[str, Any], adapter: bool, repo_id: str) -> str
 def _prompt_code(manifest: dict[str, Any]) -> str:
     """The prompt the model was trained on: literal when bijou renders it without the tokenizer."""
     fmt = manifest.get("prompt_format") or {}
-    style, device = fmt.get("style", "full"), fmt.get("device")
+    style, device, numbers = fmt.get("style", "full"), fmt.get("device"), fmt.get("digits", False)
     if style == "compact" and not fmt.get("chat_template"):
-        return f"prompt = {PromptFormat(style, device).prompt(None, None, EXAMPLE_QUERY)!r}"
+        return f"prompt = {PromptFormat(style, device, digits=numbers).prompt(None, None, EXAMPLE_QUERY)!r}"
     return (
         "from bijou_core.prompt import PromptFormat\n\n"
         "tools = [...]  # JSON-Schema tool definitions\n"
-        f"fmt = PromptFormat.for_tokenizer(tokenizer, {style!r}, {device!r})\n"
+        f"fmt = PromptFormat.for_tokenizer(tokenizer, {style!r}, {device!r}, digits={numbers!r})\n"
         f"prompt = fmt.prompt(tokenizer, tools, {EXAMPLE_QUERY!r})"
     )

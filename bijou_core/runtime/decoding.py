@@ -13,7 +13,10 @@ the model and forget tokens. The loop does the rest the same way for both:
 - with ``decline``, when the grammar masks the model's own first choice (it was writing a value, a
   call or an ending the device's tools do not allow: for "who won the game last night", a
   ``media_control`` action "last"), the answer is no call instead of the allowed call the grammar
-  would force (``next_track``).
+  would force (``next_track``);
+- at the model's first choice between no call (``[]``) and a call, the probability it gives the
+  call (``p_call``) is kept; below ``call_threshold`` the answer is no call: an always-listening
+  device acts only on what its model is sure is a command (``benchmarks/blind/levers.md``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from typing import Any, Protocol
 
 from ..calls import dumps, parse
 from .grammar import CallMatcher
+
+# The least probability of a call, at the model's first choice between [] and a call, for the
+# answer to be a call (chosen on the blind dev sets: benchmarks/blind/levers.md).
+CALL_THRESHOLD = 0.0
 
 
 class Backend(Protocol):
@@ -57,6 +64,8 @@ class Generation:
     new_tokens: int
     forced_tokens: int = 0
     declined: str | None = None  # the model's text up to the choice the grammar masked
+    p_call: float | None = None  # the model's probability of a call at its first choice
+    unsure: bool = False  # no call, as p_call was below the threshold
 
     @property
     def seconds(self) -> float:
@@ -102,9 +111,11 @@ def generate(
     matcher: CallMatcher | None = None,
     max_new_tokens: int = 256,
     decline: bool = False,
+    call_threshold: float = 0.0,
 ) -> Generation:
     """Greedy decoding of ``prompt`` (whose first characters are ``prefix``, kept cached); with
-    ``matcher`` and ``decline``, no call when the grammar masks the model's first choice."""
+    ``matcher`` and ``decline``, no call when the grammar masks the model's first choice; with
+    ``matcher``, no call when the model gives a call less than ``call_threshold`` probability."""
     import torch
 
     started = time.perf_counter()
@@ -118,6 +129,7 @@ def generate(
     forced_tokens = 0
     prefill = None
     declined = None
+    p_call = None
     while True:
         if matcher is not None and (forced := matcher.forced()):
             new = _forced_tokens(backend, matcher, out, forced)
@@ -143,6 +155,10 @@ def generate(
             if decline and not torch.isfinite(logits[wanted]):
                 declined = backend.detokenize([*out, wanted])
                 break
+            if p_call is None:
+                p_call = _call_probability(backend, out, logits)
+                if p_call is not None and p_call < call_threshold:
+                    break
         token = int(torch.argmax(logits))
         if token in backend.end_ids:
             break
@@ -157,5 +173,30 @@ def generate(
         prefill = time.perf_counter() - started
         started = time.perf_counter()
     decode = time.perf_counter() - started
-    text = dumps([]) if declined is not None else backend.detokenize(out)
-    return Generation(text, prefill, decode, len(ids), len(prefix_ids), len(out), forced_tokens, declined)
+    unsure = p_call is not None and p_call < call_threshold
+    text = dumps([]) if declined is not None or unsure else backend.detokenize(out)
+    return Generation(
+        text, prefill, decode, len(ids), len(prefix_ids), len(out), forced_tokens, declined, p_call, unsure
+    )
+
+
+def _call_probability(backend: Backend, out: list[int], logits: Any, top: int = 32) -> float | None:
+    """At the choice between ``[]`` and a call (nothing but ``[`` written yet), the probability of
+    the call under the grammar-masked ``logits``; None before or after that choice."""
+    import torch
+
+    text = backend.detokenize(out)
+    if text not in ("", "["):
+        return None
+    probs = torch.softmax(logits.float(), dim=-1)
+    values, tokens = torch.topk(probs, min(top, probs.numel()))
+    empty = call = 0.0
+    for p, token in zip(values.tolist(), tokens.tolist(), strict=True):
+        after = text + backend.detokenize([token])
+        if after.startswith("[]"):
+            empty += p
+        elif after.startswith("[{"):
+            call += p
+    if empty + call == 0.0:
+        return None  # only "[" so far: the choice comes at the next token
+    return call / (empty + call)

@@ -20,7 +20,7 @@ from ..errors import BijouError
 from ..models import DEFAULT_MODEL
 from ..prompt import CHATML_START, PromptFormat
 from ..train.manifest import read_manifest
-from .decoding import Generation, generate
+from .decoding import CALL_THRESHOLD, Generation, generate
 from .grammar import CallGrammar
 
 BACKENDS = ("transformers", "llama.cpp")
@@ -70,6 +70,7 @@ class Engine:
     slots: dict[tuple[str, bool], Slot]
     constrain: bool = True
     decline: bool = True
+    call_threshold: float = CALL_THRESHOLD
     warnings: list[str] = field(default_factory=list)
     active: Slot | None = None
     _runtimes: dict[str, Any] = field(default_factory=dict)
@@ -85,12 +86,14 @@ class Engine:
         quant: str = "q8_0",
         registry: DeviceRegistry | None = None,
         decline: bool = True,
+        call_threshold: float = CALL_THRESHOLD,
     ) -> Engine:
         """Load ``base`` with every adapter folder in ``adapters`` (name -> folder, as ``bijou devices
         train`` writes them) resident; ``devices`` (names or Device objects) adds devices served by the
         bare base (full prompt). ``base`` defaults to the base the adapters were trained on. With
         ``constrain`` and ``decline``, a command whose answer the grammar would have to bend (see
-        :func:`~bijou_core.runtime.decoding.generate`) gets no call."""
+        :func:`~bijou_core.runtime.decoding.generate`) gets no call, and with ``constrain`` so does one
+        the model gives a call less than ``call_threshold`` probability."""
         if backend not in BACKENDS:
             raise BijouError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
         devices = list(devices)
@@ -114,14 +117,19 @@ class Engine:
         plain = [get(name) for name in dict.fromkeys([*names, *given, *(d.name for d in served.values())])]
         base = base or recorded_base(manifests)
         model = _backend(backend, base, adapters, quant)
-        engine = cls(model, {}, constrain, decline)
+        engine = cls(model, {}, constrain, decline, call_threshold)
         for name, manifest in manifests.items():
             device = served[name]
             if manifest.get("tools_hash") != device.tools_hash:
                 stale = f"{adapters[name]} was trained on other tool definitions"
                 engine.warnings.append(f"{stale} than {device.name} {device.version}")
             recorded = manifest["prompt_format"]
-            fmt = engine._format(recorded["style"], recorded.get("device"), recorded.get("chat_template"))
+            fmt = engine._format(
+                recorded["style"],
+                recorded.get("device"),
+                recorded.get("chat_template"),
+                digits=recorded.get("digits", False),
+            )
             engine.slots[(device.name, True)] = Slot(device, name, fmt)
         for device in plain:
             engine.slots[(device.name, False)] = Slot(device, None, engine._format("full", device.name))
@@ -129,13 +137,15 @@ class Engine:
             model.add_end_token(slot.fmt.end_text)
         return engine
 
-    def _format(self, style: str, device: str | None, chat_template: bool | None = None) -> PromptFormat:
+    def _format(
+        self, style: str, device: str | None, chat_template: bool | None = None, digits: bool = True
+    ) -> PromptFormat:
         tokenizer = getattr(self.backend, "tokenizer", None)
         if tokenizer is not None:
-            return PromptFormat.for_tokenizer(tokenizer, style, device)
+            return PromptFormat.for_tokenizer(tokenizer, style, device, digits)
         if chat_template or len(self.backend.tokenize(CHATML_START)) != 1:
             raise BijouError("the llama.cpp backend needs a model with ChatML markers (<|im_start|>)")
-        return PromptFormat(style, device)
+        return PromptFormat(style, device, digits=digits)
 
     @property
     def devices(self) -> list[str]:
@@ -197,7 +207,14 @@ class Engine:
         tokenizer = getattr(self.backend, "tokenizer", None)
         matcher = self._grammar(slot).matcher() if self.constrain else None
         prompt = slot.fmt.prompt(tokenizer, tools, query)
-        gen = generate(self.backend, prompt, slot.fmt.shared_prefix(tools), matcher, decline=self.decline)
+        gen = generate(
+            self.backend,
+            prompt,
+            slot.fmt.shared_prefix(tools),
+            matcher,
+            decline=self.decline,
+            call_threshold=self.call_threshold,
+        )
         parsed = parse(gen.text)
         if parsed.calls is None:
             errors = [parsed.error or "not a call list"]

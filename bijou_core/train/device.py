@@ -7,14 +7,21 @@ from typing import Any
 
 from .. import __version__
 from ..conformance import template_set
-from ..data.synth import MULTI_SHARE, NO_TOOL_SHARE
+from ..data.synth import MULTI_SHARE, NO_TOOL_SHARE, SMALL_TALK_SHARE, SPEECH_SHARE
 from ..devices import Device, load_records
 from ..files import write_jsonl
 from ..prompt import PromptFormat
 from .manifest import model_identity
 from .sft import TrainResult, TrainSettings, is_main_process, load_base, save_adapter, train_lora
 
-DEFAULT_EXAMPLES = 3300
+DEFAULT_EXAMPLES = 3600
+# The make-up of synthesized training data, by default synth's (benchmarks/blind/levers.md).
+MIX = {
+    "no_tool_share": NO_TOOL_SHARE,
+    "small_talk_share": SMALL_TALK_SHARE,
+    "multi_share": MULTI_SHARE,
+    "speech_share": SPEECH_SHARE,
+}
 DEFAULT_LORA_R = 32  # a device adapter's rank; benchmarks/adapters/lora-rank.md
 
 
@@ -26,12 +33,12 @@ def device_examples(
     mix: dict[str, float] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The training records for ``device`` and a description of where they came from; ``mix``
-    (``no_tool_share``, ``multi_share``, default: synth's) shapes synthesized records and is
-    recorded with them."""
+    (the shares of :data:`MIX`, default: synth's) shapes synthesized records and is recorded with
+    them."""
     if data_path is not None:
         records = [r.to_json() for r in load_records(data_path, device.validator)]
         return records, {"path": str(data_path), "records": len(records)}
-    mix = {"no_tool_share": NO_TOOL_SHARE, "multi_share": MULTI_SHARE, **(mix or {})}
+    mix = {**MIX, **(mix or {})}
     records = template_set(device).generate(num_examples, seed=seed, **mix)
     described = {"synthesized": len(records), "seed": seed, "templates": device.templates_source}
     return records, {**described, **mix}

@@ -1,0 +1,34 @@
+"""The small-talk bank: what a wearer says near an always-listening device that asks it nothing.
+
+Device-independent utterances (greetings, thanks, compliments, hesitations, retractions, chatter)
+ship in ``small_talk.yaml``; synthesis mixes them into every device's data as ``[]`` answers and
+builds retractions from the device's own phrasings ("turn the volume ... never mind").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+
+import yaml
+
+
+@dataclass(frozen=True)
+class SmallTalk:
+    """The bank's utterances (all categories together) and the pieces composed around them."""
+
+    utterances: tuple[str, ...]
+    openers: tuple[str, ...]
+    closers: tuple[str, ...]
+    retraction_tails: tuple[str, ...]
+
+
+@cache
+def small_talk() -> SmallTalk:
+    """The bank shipped with bijou."""
+    data = yaml.safe_load(files(__package__).joinpath("small_talk.yaml").read_text(encoding="utf-8"))
+    utterances = tuple(u for group in data["utterances"].values() for u in group)
+    return SmallTalk(
+        utterances, tuple(data["openers"]), tuple(data["closers"]), tuple(data["retraction_tails"])
+    )

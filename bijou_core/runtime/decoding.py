@@ -30,7 +30,7 @@ from .grammar import CallMatcher
 
 # The least probability of a call, at the model's first choice between [] and a call, for the
 # answer to be a call (chosen on the blind dev sets: benchmarks/blind/levers.md).
-CALL_THRESHOLD = 0.0
+CALL_THRESHOLD = 0.6
 
 
 class Backend(Protocol):

@@ -50,6 +50,18 @@ def list_devices(ctx: click.Context, as_json: bool) -> None:
                 "status": status,
             }
         )
+    for name, owners in registry.conflicts.items():
+        rows.append(
+            {
+                "name": name,
+                "display_name": None,
+                "version": None,
+                "package": ", ".join(registry.plugins.info[p].package or p for p in owners),
+                "plugin": ", ".join(owners),
+                "tools": None,
+                "status": f"broken: {registry.conflict(name)}",
+            }
+        )
     for info in registry.plugins.info.values():
         if not info.ok:
             rows.append(
@@ -106,12 +118,15 @@ def info(ctx: click.Context, device: str, as_json: bool) -> None:
 @click.argument("names", nargs=-1)
 @click.pass_context
 def check(ctx: click.Context, names: tuple[str, ...]) -> None:
-    """Check that devices conform (all installed devices when none is named)."""
+    """Check that devices conform (all installed devices and plugins when none is named)."""
     registry = _registry(ctx)
     targets = [registry.get(n) for n in names] or list(registry.devices.values())
-    if not targets:
+    problems = [] if names else [*registry.broken_plugins(), *map(registry.conflict, registry.conflicts)]
+    if not targets and not problems:
         raise BijouError("no devices installed")
-    failed = 0
+    for problem in problems:
+        click.echo(f"FAIL {problem}")
+    failed = len(problems)
     for device in targets:
         click.echo(f"{device.name} ({device.package} {device.version})")
         for result in run_checks(device):

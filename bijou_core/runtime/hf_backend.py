@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import BijouError
 from ..models import resolve_model
+from .decoding import CONTEXT
 from .grammar import Vocabulary
 
 
@@ -18,7 +19,13 @@ class HFBackend:
 
     name = "transformers"
 
-    def __init__(self, base: str, adapters: dict[str, str | Path] | None = None, dtype: str = "fp32"):
+    def __init__(
+        self,
+        base: str,
+        adapters: dict[str, str | Path] | None = None,
+        dtype: str = "fp32",
+        n_ctx: int = CONTEXT,
+    ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -32,6 +39,7 @@ class HFBackend:
         for name, path in (adapters or {}).items():
             model = self._load_adapter(model, name, Path(path))
         self.model = model
+        self.n_ctx = min(n_ctx, getattr(model.config, "max_position_embeddings", None) or n_ctx)
         self.active: str | None = None
         self.end_ids = {
             i for i in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if i is not None
@@ -70,8 +78,8 @@ class HFBackend:
             self._vocabulary = Vocabulary.from_hf(self.tokenizer, self.model.config.vocab_size)
         return self._vocabulary
 
-    def tokenize(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False).input_ids
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=not special).input_ids
 
     def detokenize(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)

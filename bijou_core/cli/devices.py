@@ -13,7 +13,7 @@ from ..conformance import run_checks, template_set
 from ..data.synth import TemplateSet, generic_templates, holdout_split
 from ..devices import DeviceRegistry, load_registry, tools_from_file
 from ..errors import BijouError
-from ..files import load_document, write_jsonl
+from ..files import load_document, writable_target, write_jsonl
 from ..schema import check_format
 from .options import mix_options
 
@@ -189,6 +189,11 @@ def synth(
     """Generate synthetic training data for DEVICE (or for the tools file given with --schema)."""
     if (device is None) == (schema is None):
         raise click.UsageError("give either a DEVICE or --schema PATH")
+    for target in (output, test_output):  # checked before anything is generated or written
+        if target is not None:
+            writable_target(target)
+    if test_output is not None and test_output.resolve() == output.resolve():
+        raise BijouError(f"{output}: --output and --test-output are the same file")
     if device is not None:
         tset = template_set(_registry(ctx).get(device))
     else:
@@ -199,7 +204,8 @@ def synth(
         train_set, test_set = holdout_split(tset, holdout, seed)
         records = train_set.generate(num_examples, seed=seed, **mix)
         test = test_set.generate(test_examples, seed=seed + 1, exclude=(r["query"] for r in records), **mix)
+    write_jsonl(output, records)
+    if test_output is not None:
         write_jsonl(test_output, test)
         click.echo(f"wrote {len(test)} held-out examples to {test_output}", err=True)
-    write_jsonl(output, records)
     click.echo(f"wrote {len(records)} examples to {output}", err=True)

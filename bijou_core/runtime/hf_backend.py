@@ -53,10 +53,14 @@ class HFBackend:
 
         if not (path / "adapter_config.json").is_file():
             raise BijouError(f"{path}: not an adapter folder (no adapter_config.json)")
-        if not self.adapters:
-            model = PeftModel.from_pretrained(model, str(path), adapter_name=name)
-        else:
-            model.load_adapter(str(path), adapter_name=name)
+        try:
+            if not self.adapters:
+                model = PeftModel.from_pretrained(model, str(path), adapter_name=name)
+            else:
+                model.load_adapter(str(path), adapter_name=name)
+        except Exception as exc:  # a truncated or foreign adapter: PEFT, safetensors, json raise
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise BijouError(f"{path}: cannot load the adapter: {reason}") from None
         self.adapters.append(name)
         return model
 

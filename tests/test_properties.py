@@ -190,3 +190,36 @@ def test_the_xlam_converter_converts_or_skips_any_row(row):
         assert str(skip)
         return
     assert CallValidator(record["tools"]).is_valid(record["answers"])
+
+
+def test_finding_16_fuzzed_inputs_get_the_documented_result():
+    assert parse("[" * 100_000).error == "JSON nested more than 32 levels deep"
+    assert parse('[{"name": "x", "arguments": {"n": ' + "9" * 5000 + "}}]").error.startswith(
+        "invalid JSON: Exceeds"
+    )
+    assert parse(json.dumps(_nested(40))).error == "JSON nested more than 32 levels deep"
+    validator = CallValidator(toy_plugin.TOOLS)
+    assert validator.check_calls([{"name": ["set_light"], "arguments": {}}]) == [
+        "call 0: a call's name must be a string"
+    ]
+    assert validator.check_calls([{"name": "name_scene", "arguments": {"scene": _nested(5000)}}]) == [
+        "call 0: name_scene: arguments nested more than 32 levels deep"
+    ]
+    deep_tool = {
+        "name": "t",
+        "description": "d",
+        "parameters": {"type": "object", "properties": {"x": _nested(200)}},
+    }
+    try:
+        check_tools([deep_tool], "tools.json")
+    except BijouError as exc:
+        assert str(exc) == "tools.json: nested more than 32 levels deep"
+    else:
+        raise AssertionError("a tool nested 5,000 deep was accepted")
+    row = {"query": "q", "tools": json.dumps([deep_tool]), "answers": "[]"}
+    for bad in (row, {**row, "tools": _nested(5000)}, {**row, "answers": "[" * 100_000}):
+        try:
+            convert_row(bad)
+        except Skip:
+            continue
+        raise AssertionError(f"converted {bad!r:.60}")

@@ -20,7 +20,7 @@ from ..errors import BijouError
 from ..models import DEFAULT_MODEL
 from ..prompt import CHATML_START, PromptFormat
 from ..train.manifest import read_manifest
-from .decoding import Generation, TooLong, generate
+from .decoding import CONTEXT, Generation, TooLong, generate
 from .grammar import CallGrammar
 
 BACKENDS = ("transformers", "llama.cpp")
@@ -286,7 +286,7 @@ def _backend(kind: str, base: str, adapters: dict[str, Path], quant: str) -> Any
     if kind == "transformers":
         from .hf_backend import HFBackend
 
-        return HFBackend(base, adapters)
+        return HFBackend(base, adapters, n_ctx=CONTEXT)  # the runtime's commands: as llama.cpp's
     from .gguf_files import adapter_gguf, base_gguf
     from .llama_backend import LlamaCppBackend
 

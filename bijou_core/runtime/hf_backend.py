@@ -24,7 +24,7 @@ class HFBackend:
         base: str,
         adapters: dict[str, str | Path] | None = None,
         dtype: str = "fp32",
-        n_ctx: int = CONTEXT,
+        n_ctx: int | None = None,
     ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -39,7 +39,8 @@ class HFBackend:
         for name, path in (adapters or {}).items():
             model = self._load_adapter(model, name, Path(path))
         self.model = model
-        self.n_ctx = min(n_ctx, getattr(model.config, "max_position_embeddings", None) or n_ctx)
+        longest = getattr(model.config, "max_position_embeddings", None) or CONTEXT
+        self.n_ctx = min(n_ctx, longest) if n_ctx else longest  # default: all the model takes
         self.active: str | None = None
         self.end_ids = {
             i for i in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if i is not None

@@ -358,12 +358,15 @@ def test_finding_15_options_and_output_paths_are_one_line(lamp_cli, tmp_path, mo
     config = tmp_path / "config.yaml"
     config.write_text("lora_targets: [q_proj, v_proj]\nmax_steps: 1\n")
     seen = {}
-    monkeypatch.setattr(
-        "bijou_core.train.device.train_device",
-        lambda device, settings, *a: seen.setdefault("s", settings) and 1 / 0,
-    )
-    run("devices", "train", "lamp", "--config", config, "--output-dir", tmp_path / "b")
-    assert seen["s"].target_modules == ("q_proj", "v_proj")
+
+    def train_device(device, settings, *args):  # stands in for training: records what it was given
+        seen["settings"] = settings
+        raise BijouError("stop here")
+
+    monkeypatch.setattr("bijou_core.train.device.train_device", train_device)
+    result = run("devices", "train", "lamp", "--config", config, "--output-dir", tmp_path / "b")
+    one_line_error(result, "stop here")
+    assert seen["settings"].target_modules == ("q_proj", "v_proj")
 
 
 def test_finding_15_device_names_are_matched_whole():

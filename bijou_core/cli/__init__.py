@@ -32,8 +32,10 @@ class BijouGroup(click.Group):
 @click.version_option(__version__, prog_name="bijou")
 def main() -> None:
     """bijou: spoken commands to validated device calls, with a small on-device model."""
-    if threading.current_thread() is threading.main_thread():
-        # SIGTERM ends bijou as Ctrl-C does: clean-up runs and half-written temporary files go.
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _exit_on_signal):
+        # SIGTERM ends bijou as Ctrl-C does: clean-up runs and half-written temporary files go
+        # (a program that runs bijou's CLI in-process and handles SIGTERM itself keeps its handler).
         signal.signal(signal.SIGTERM, _exit_on_signal)
 
 

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .bounds import MAX_DEPTH, too_deep
+
 Call = dict[str, Any]
 
 
@@ -42,6 +44,12 @@ def parse(text: str) -> Parsed:
         value, _ = json.JSONDecoder().raw_decode(body[start:])
     except json.JSONDecodeError as exc:
         return Parsed(None, f"invalid JSON: {exc.msg}")
+    except RecursionError:
+        return Parsed(None, f"JSON nested more than {MAX_DEPTH} levels deep")
+    except ValueError as exc:  # an integer of more digits than Python converts
+        return Parsed(None, f"invalid JSON: {exc}")
+    if too_deep(value):
+        return Parsed(None, f"JSON nested more than {MAX_DEPTH} levels deep")
     if not isinstance(value, list):
         return Parsed(None, "expected a JSON list of calls")
     for index, call in enumerate(value):

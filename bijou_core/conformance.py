@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -32,9 +33,62 @@ def _check_tools(device: Device) -> str:
     return f"{len(device.tools)} tools valid against schemas/tools.schema.json"
 
 
+def _table_problems(templates: TemplateSet, table: str) -> Iterator[str]:
+    """Keys of ``values`` or ``lists`` that name no parameter, or (``values``) no value of it: their
+    spoken forms would be silently unused."""
+    params = {
+        (tool, name): schema
+        for tool, spec in templates.tools.items()
+        for name, schema in spec["parameters"]["properties"].items()
+    }
+    entries = templates.values if table == "values" else templates.lists
+    for key, forms in entries.items():
+        schemas = [schema for (tool, name), schema in params.items() if key in (name, f"{tool}.{name}")]
+        if not schemas:
+            yield f"$.{table}.{key}: no tool has a parameter {key!r}"
+            continue
+        if table == "lists":
+            if not any(s.get("type") == "string" and "enum" not in s for s in schemas):
+                yield f"$.{table}.{key}: {key} is not a free-text parameter (enum values go in values)"
+            continue
+        allowed = {str(v) for s in schemas for v in s.get("enum", [])}
+        allowed |= {"true", "false"} if any(s.get("type") == "boolean" for s in schemas) else set()
+        if not allowed:
+            yield f"$.values.{key}: {key} is neither an enum nor a boolean (free text goes in lists)"
+        for member in forms:
+            if allowed and member not in allowed:
+                yield f"$.values.{key}.{member}: not a value of {key} (values: {', '.join(sorted(allowed))})"
+
+
+def template_problems(templates: TemplateSet) -> list[str]:
+    """Mistakes in templates that generation would let through silently: spoken forms for no
+    parameter or value, the same phrasing twice (up to case and spacing), and no-tool commands
+    that a phrasing produces (the same command taught as ``[]`` and as a call)."""
+    problems = [*_table_problems(templates, "values"), *_table_problems(templates, "lists")]
+    seen: dict[str, str] = {}
+    for tool, phrasings in templates.phrasings.items():
+        for p in phrasings:
+            key = " ".join(p.text.casefold().split()) + repr(sorted(p.args.items()))
+            where = f"$.tools.{tool}[{p.index}]"
+            if key in seen:
+                problems.append(f"{where}: the same phrasing as {seen[key]}")
+            seen.setdefault(key, where)
+    patterns = phrasing_patterns(templates)
+    no_tool: dict[str, int] = {}
+    for i, query in enumerate(templates.no_tool):
+        text = normalize_query(query)
+        if text in no_tool:
+            problems.append(f"$.no_tool[{i}]: the same command as no_tool[{no_tool[text]}]")
+        no_tool.setdefault(text, i)
+        producer = next((where for pattern, where in patterns if pattern.match(text)), None)
+        if producer is not None:
+            problems.append(f"$.no_tool[{i}]: {query!r} is also produced by phrasing $.tools.{producer}")
+    return problems
+
+
 def _check_templates(device: Device) -> str:
     templates = template_set(device)
-    gaps = templates.coverage_gaps()
+    gaps = templates.coverage_gaps() + template_problems(templates)
     if gaps:
         raise BijouError(
             f"{device.templates_source}: {gaps[0]}"
@@ -55,7 +109,14 @@ def _check_samples(device: Device) -> str:
         if missing:
             continue
         for call in record["answers"]:
-            runtime.execute(call, device.tools_by_name[call["name"]])
+            result = runtime.execute(call, device.tools_by_name[call["name"]])
+            try:
+                json.dumps(result)
+            except (TypeError, ValueError) as exc:
+                raise BijouError(
+                    f"{type(runtime).__name__}.{call['name']} returned a result that is not JSON "
+                    f"({exc}) for {record['query']!r}"
+                ) from None
     return f"{len(records)} generated samples are schema-valid and run on the runtime"
 
 

@@ -18,7 +18,8 @@ from .rules import EvalRules
 from .runtime.simulator import DeviceSimulator
 from .schema import CallValidator, check_format, check_tools
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")  # matched whole (fullmatch): no trailing newline
+MAX_NAME = 64
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class Device:
     def _hook(self, hook_name: str) -> Any:
         try:
             return self._plugins.call_one(self.plugin, hook_name, device=self.name)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # plugin code cannot end bijou
             raise BijouError(
                 f"plugin {self.plugin}: {hook_name}(device={self.name!r}) raised {describe_exception(exc)}"
             ) from exc
@@ -182,25 +183,55 @@ class Device:
 
 
 class DeviceRegistry:
-    """Every device registered by the loaded plugins."""
+    """Every device registered by the loaded plugins.
+
+    A device name claimed by two plugins belongs to neither: a plugin cannot take over another's
+    device by loading first. The name is left out of ``devices`` and asking for it is an error that
+    names both packages (``BIJOU_LOAD_PLUGINS`` chooses one explicitly).
+    """
 
     def __init__(self, plugins: Plugins):
         self.plugins = plugins
         self.devices: dict[str, Device] = {}
+        self.conflicts: dict[str, list[str]] = {}  # device name -> the plugins that claim it
+        claims: dict[str, list[Device]] = {}
         for plugin_name in list(plugins.info):
             if plugins.info[plugin_name].ok:
-                self._collect(plugin_name)
+                for device in self._collect(plugin_name):
+                    claims.setdefault(device.name, []).append(device)
+        for name, claimants in claims.items():
+            if len(claimants) == 1:
+                self.devices[name] = claimants[0]
+            else:
+                self.conflicts[name] = [device.plugin for device in claimants]
 
-    def _collect(self, plugin_name: str) -> None:
+    def conflict(self, name: str) -> str:
+        """Why the device ``name`` claimed by several plugins cannot be used."""
+        owners = [f"{self.plugins.info[p].package or p} (plugin {p})" for p in self.conflicts[name]]
+        return (
+            f"device {name!r} is registered by {len(owners)} plugins: {' and '.join(owners)}; "
+            "neither is used: uninstall one, or pick one with BIJOU_LOAD_PLUGINS"
+        )
+
+    def broken_plugins(self) -> list[str]:
+        """One line per plugin that could not be loaded: its name, package and error."""
+        return [
+            f"plugin {info.name} ({info.package or 'no package'}): {info.error}"
+            for info in self.plugins.info.values()
+            if not info.ok
+        ]
+
+    def _collect(self, plugin_name: str) -> list[Device]:
         info = self.plugins.info[plugin_name]
         found: list[Device] = []
 
         def register(name: str, display_name: str = "", version: str = "", description: str = "") -> None:
-            if not NAME_RE.match(name):
+            if not isinstance(name, str) or not NAME_RE.fullmatch(name):
                 raise ValueError(f"device name {name!r} must be lowercase letters, digits, dashes")
-            if name in self.devices or any(d.name == name for d in found):
-                owner = self.devices[name].plugin if name in self.devices else plugin_name
-                raise ValueError(f"device {name!r} is already registered by plugin {owner}")
+            if len(name) > MAX_NAME:
+                raise ValueError(f"device name {name[:20]!r}... is longer than {MAX_NAME} characters")
+            if any(d.name == name for d in found):
+                raise ValueError(f"device {name!r} is registered twice by plugin {plugin_name}")
             found.append(
                 Device(
                     name,
@@ -213,14 +244,18 @@ class DeviceRegistry:
             )
 
         self.plugins.call_guarded(plugin_name, "register_devices", register=register)
-        if info.ok:
-            self.devices.update((d.name, d) for d in found)
+        return found if info.ok else []
 
     def get(self, name: str) -> Device:
         if name in self.devices:
             return self.devices[name]
+        if name in self.conflicts:
+            raise BijouError(self.conflict(name))
         known = ", ".join(sorted(self.devices)) or "none installed"
-        raise BijouError(f"unknown device {name!r} (known devices: {known})")
+        broken = "; ".join(self.broken_plugins())
+        raise BijouError(
+            f"unknown device {name!r} (known devices: {known})" + (f"; broken: {broken}" if broken else "")
+        )
 
 
 def load_registry() -> DeviceRegistry:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BijouError
+from .files import temp_dir
 from .plugins import Plugins, load_plugins
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -84,11 +84,20 @@ def cached_gguf_conversion(name: str, gguf: Path) -> Path:
     target = cache_dir() / "models" / name
     if (target / "config.json").is_file():
         return target
+    from filelock import FileLock
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(target.parent / f".{name}.lock"):  # one process converts, the others wait for it
+        if not (target / "config.json").is_file():
+            _convert_gguf(gguf, target, name)
+    return target
+
+
+def _convert_gguf(gguf: Path, target: Path, name: str) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+    tmp = temp_dir(target.parent, name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(
@@ -102,4 +111,3 @@ def cached_gguf_conversion(name: str, gguf: Path) -> Path:
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return target

@@ -89,7 +89,7 @@ class Plugins:
                 continue
             try:
                 module = ep.load()
-            except Exception as exc:
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a plugin cannot end bijou
                 self.info[ep.name] = PluginInfo(
                     ep.name, package, version, error=f"failed to import: {describe_exception(exc)}"
                 )
@@ -100,7 +100,7 @@ class Plugins:
         """Call a hook on one plugin; if it raises, the plugin is marked broken and None returned."""
         try:
             return self.call_one(plugin, hook_name, **kwargs)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             self.info[plugin].error = f"{hook_name} raised {describe_exception(exc)}"
             return None
 

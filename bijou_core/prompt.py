@@ -95,13 +95,16 @@ class PromptFormat:
 
     def prompt(self, tokenizer: Any, tools: list[dict[str, Any]] | None, query: str) -> str:
         """The model input for ``query``, ending where the model's answer starts."""
-        if self.digits:
-            query = digits(query)
+        query = self.user_text(query)
         system = system_text(tools, self.style, self.device)
         if self.chat_template:
             messages = [{"role": "system", "content": system}, {"role": "user", "content": query}]
             return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return f"{self.shared_prefix(tools)}{query}{CHATML_END}\n{CHATML_START}assistant\n"
+
+    def user_text(self, query: str) -> str:
+        """The user's words as the model reads them (spoken numbers as digits, where recorded)."""
+        return digits(query) if self.digits else query
 
     def shared_prefix(self, tools: list[dict[str, Any]] | None) -> str | None:
         """The text every prompt for ``tools`` starts with (the system turn and the user turn's

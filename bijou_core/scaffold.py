@@ -27,7 +27,7 @@ from jsonschema import Draft202012Validator
 
 from . import scaffold_files as text
 from .conformance import failures
-from .devices import NAME_RE, DeviceRegistry
+from .devices import MAX_NAME, NAME_RE, DeviceRegistry
 from .errors import BijouError, at
 from .files import dumps_record, load_json
 from .hookspecs import hookimpl
@@ -81,8 +81,10 @@ class PluginSpec:
 
 def check_name(name: str) -> None:
     """A device name is lowercase letters, digits and dashes (it names the package and module)."""
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise BijouError(f"plugin name {name!r}: expected lowercase letters, digits and dashes, e.g. my-ring")
+    if len(name) > MAX_NAME:
+        raise BijouError(f"plugin name {name[:20]!r}...: longer than {MAX_NAME} characters")
 
 
 def simulator_class_name(name: str) -> str:
@@ -210,8 +212,15 @@ def derive_templates(tools: list[dict[str, Any]]) -> dict[str, Any]:
                 entries.append({"text": f"{variants[0]} with the usual {words(param)}", "args": args})
         phrasings[name] = entries
     templates: dict[str, Any] = {"format": 1, "values": values, "lists": lists, "tools": phrasings}
-    templates["no_tool"] = list(text.GENERIC_NO_TOOL)
+    templates["no_tool"] = apart_from(text.GENERIC_NO_TOOL, tools)
     return {k: v for k, v in templates.items() if v}
+
+
+def apart_from(commands: tuple[str, ...], tools: list[dict[str, Any]]) -> list[str]:
+    """The generic no-tool ``commands`` that say no tool's name (every word of it): "lock the
+    front door" is left out for a device with a ``lock_door`` tool, whose call it may well be."""
+    names = [set(words(tool["name"]).split()) for tool in tools]
+    return [c for c in commands if not any(name <= set(words(c).split()) for name in names)]
 
 
 def _spoken(templates: dict[str, Any], tool: str, param: str, value: Any) -> str:
@@ -261,7 +270,7 @@ def derive_eval_set(tools: list[dict[str, Any]], templates: dict[str, Any]) -> l
         calls = [{"name": first["name"], "arguments": args_a}, {"name": second["name"], "arguments": args_b}]
         records.append({"query": text.MULTI_FRAME.format(a=do_a, b=do_b), "answers": calls})
     count = max(2, -(-len(records) * 15 // 100))
-    records += [{"query": q, "answers": []} for q in text.GENERIC_EVAL_NO_TOOL[:count]]
+    records += [{"query": q, "answers": []} for q in apart_from(text.GENERIC_EVAL_NO_TOOL, tools)[:count]]
     return records
 
 

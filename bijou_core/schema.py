@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from referencing import Registry, Resource
 
+from .bounds import MAX_DEPTH, bad_number, too_deep
 from .errors import at
 
 FORMATS = ("tools", "templates", "record")
@@ -48,8 +49,50 @@ def check_format(data: Any, name: str, source: str, place: str | int | None = No
         raise at(source, None, f"{where}{describe(error)}".strip())
 
 
+VALUES = ("enum", "const", "default", "examples")  # keywords whose values are data, not schemas
+REFERENCES = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def _subschemas(schema: Any, path: str):
+    """Every ``(path, schema object)`` inside a JSON Schema, ``schema`` included, without recursion."""
+    stack = [(path, schema)]
+    while stack:
+        place, node = stack.pop()
+        if isinstance(node, dict):
+            yield place, node
+            stack.extend((f"{place}.{k}", v) for k, v in node.items() if k not in VALUES)
+        elif isinstance(node, list):
+            stack.extend((f"{place}[{i}]", v) for i, v in enumerate(node))
+
+
+def _range_error(schema: dict[str, Any]) -> str | None:
+    """Why the numbers a schema allows are unusable: a bound that is not a usable number, or an
+    empty range (``minimum`` above ``maximum``)."""
+    for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"):
+        reason = bad_number(schema.get(key))
+        if reason is not None:
+            return f"{key}: {reason}"
+    low = [(schema[k], k) for k in ("minimum", "exclusiveMinimum") if _is_number(schema.get(k))]
+    high = [(schema[k], k) for k in ("maximum", "exclusiveMaximum") if _is_number(schema.get(k))]
+    for lo, lo_key in low:
+        for hi, hi_key in high:
+            if lo > hi or (lo == hi and "exclusive" in lo_key + hi_key):
+                return f"{lo_key} {lo} leaves no value under {hi_key} {hi}"
+    for lo_key, hi_key in (("minLength", "maxLength"), ("minItems", "maxItems")):
+        least, most = schema.get(lo_key), schema.get(hi_key)
+        if _is_number(least) and _is_number(most) and least > most:
+            return f"{lo_key} {least} is above {hi_key} {most}"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_tools(tools: Any, source: str) -> list[dict[str, Any]]:
     """Validate a device's tools list: the format, then the consistency of each tool's schema."""
+    if too_deep(tools):
+        raise at(source, None, f"nested more than {MAX_DEPTH} levels deep")
     check_format(tools, "tools", source)
     seen: set[str] = set()
     for index, tool in enumerate(tools):
@@ -62,6 +105,11 @@ def check_tools(tools: Any, source: str) -> list[dict[str, Any]]:
             Draft202012Validator.check_schema(params)
         except SchemaError as exc:
             raise at(source, None, f"{place}.parameters: not a valid JSON Schema: {exc.message}") from None
+        for where, node in _subschemas(params, f"{place}.parameters"):
+            if ref := next((k for k in REFERENCES if k in node), None):
+                raise at(source, None, f"{where}.{ref}: not supported; write the schema inline")
+            if (reason := _range_error(node)) is not None:
+                raise at(source, None, f"{where}: {reason}")
         props = params["properties"]
         for req in params.get("required", []):
             if req not in props:
@@ -102,10 +150,14 @@ class CallValidator:
         if not isinstance(call, dict) or set(call) != {"name", "arguments"}:
             return ['a call must be an object with exactly "name" and "arguments"']
         name, arguments = call["name"], call["arguments"]
+        if not isinstance(name, str):
+            return ["a call's name must be a string"]
         if name not in self._validators:
             return [f"unknown tool {name!r}"]
         if not isinstance(arguments, dict):
             return [f"{name}: arguments must be an object"]
+        if too_deep(arguments):
+            return [f"{name}: arguments nested more than {MAX_DEPTH} levels deep"]
         return [
             f"{name}: {describe(err)}"
             for err in sorted(self._validators[name].iter_errors(arguments), key=str)

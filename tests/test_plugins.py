@@ -93,8 +93,12 @@ def test_duplicate_device_name_is_refused():
     clone = plugin(register_devices=lambda register: register(name="lamp"))
     plugins.register(clone, "clone")
     registry = DeviceRegistry(plugins)
-    assert registry.get("lamp").plugin == "lamp"
-    assert "already registered by plugin lamp" in plugins.info["clone"].error
+    with pytest.raises(BijouError, match="device 'lamp' is registered by 2 plugins"):
+        registry.get("lamp")
+    twice = plugin(register_devices=lambda register: [register(name="fan"), register(name="fan")])
+    plugins.register(twice, "twice")
+    DeviceRegistry(plugins)
+    assert "device 'fan' is registered twice by plugin twice" in plugins.info["twice"].error
 
 
 def test_unknown_device_names_the_known_ones(toy_registry):

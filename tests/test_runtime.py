@@ -121,13 +121,15 @@ class ScriptedModel:
     """A backend whose "model" always wants the canonical tokens of ``answer``; it records every
     token it is fed, so a test sees exactly the token split the decoding loop showed the model."""
 
+    n_ctx = 1024
+
     def __init__(self, tokenizer, answer: str):
         self.tokenizer, self.end_ids = tokenizer, {tokenizer.convert_tokens_to_ids("<|im_end|>")}
         self.target = self.tokenize(answer) + sorted(self.end_ids)
         self.seen: list[int] = []
 
-    def tokenize(self, text):
-        return self.tokenizer(text, add_special_tokens=False).input_ids
+    def tokenize(self, text, special=True):
+        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=not special).input_ids
 
     def detokenize(self, ids):
         return self.tokenizer.decode(ids, clean_up_tokenization_spaces=False)

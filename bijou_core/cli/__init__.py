@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
+
 import click
 
 from .. import __version__
@@ -28,6 +32,15 @@ class BijouGroup(click.Group):
 @click.version_option(__version__, prog_name="bijou")
 def main() -> None:
     """bijou: spoken commands to validated device calls, with a small on-device model."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _exit_on_signal):
+        # SIGTERM ends bijou as Ctrl-C does: clean-up runs and half-written temporary files go
+        # (a program that runs bijou's CLI in-process and handles SIGTERM itself keeps its handler).
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    sys.exit(128 + signum)
 
 
 main.add_command(devices.devices)

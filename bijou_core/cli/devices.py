@@ -13,7 +13,7 @@ from ..conformance import run_checks, template_set
 from ..data.synth import TemplateSet, generic_templates, holdout_split
 from ..devices import DeviceRegistry, load_registry, tools_from_file
 from ..errors import BijouError
-from ..files import load_document, write_jsonl
+from ..files import load_document, writable_target, write_jsonl
 from ..schema import check_format
 from .options import mix_options
 
@@ -48,6 +48,18 @@ def list_devices(ctx: click.Context, as_json: bool) -> None:
                 "plugin": device.plugin,
                 "tools": len(device.tools) if status == "ok" else None,
                 "status": status,
+            }
+        )
+    for name, owners in registry.conflicts.items():
+        rows.append(
+            {
+                "name": name,
+                "display_name": None,
+                "version": None,
+                "package": ", ".join(registry.plugins.info[p].package or p for p in owners),
+                "plugin": ", ".join(owners),
+                "tools": None,
+                "status": f"broken: {registry.conflict(name)}",
             }
         )
     for info in registry.plugins.info.values():
@@ -106,12 +118,15 @@ def info(ctx: click.Context, device: str, as_json: bool) -> None:
 @click.argument("names", nargs=-1)
 @click.pass_context
 def check(ctx: click.Context, names: tuple[str, ...]) -> None:
-    """Check that devices conform (all installed devices when none is named)."""
+    """Check that devices conform (all installed devices and plugins when none is named)."""
     registry = _registry(ctx)
     targets = [registry.get(n) for n in names] or list(registry.devices.values())
-    if not targets:
+    problems = [] if names else [*registry.broken_plugins(), *map(registry.conflict, registry.conflicts)]
+    if not targets and not problems:
         raise BijouError("no devices installed")
-    failed = 0
+    for problem in problems:
+        click.echo(f"FAIL {problem}")
+    failed = len(problems)
     for device in targets:
         click.echo(f"{device.name} ({device.package} {device.version})")
         for result in run_checks(device):
@@ -174,6 +189,11 @@ def synth(
     """Generate synthetic training data for DEVICE (or for the tools file given with --schema)."""
     if (device is None) == (schema is None):
         raise click.UsageError("give either a DEVICE or --schema PATH")
+    for target in (output, test_output):  # checked before anything is generated or written
+        if target is not None:
+            writable_target(target)
+    if test_output is not None and test_output.resolve() == output.resolve():
+        raise BijouError(f"{output}: --output and --test-output are the same file")
     if device is not None:
         tset = template_set(_registry(ctx).get(device))
     else:
@@ -184,7 +204,8 @@ def synth(
         train_set, test_set = holdout_split(tset, holdout, seed)
         records = train_set.generate(num_examples, seed=seed, **mix)
         test = test_set.generate(test_examples, seed=seed + 1, exclude=(r["query"] for r in records), **mix)
+    write_jsonl(output, records)
+    if test_output is not None:
         write_jsonl(test_output, test)
         click.echo(f"wrote {len(test)} held-out examples to {test_output}", err=True)
-    write_jsonl(output, records)
     click.echo(f"wrote {len(records)} examples to {output}", err=True)

@@ -29,8 +29,18 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
             raise BijouError(
                 f"{value}: unknown option {key!r} for 'bijou {ctx.command_path.split(' ', 1)[-1]}'"
             )
+        if isinstance(setting, list) and all(isinstance(item, str) for item in setting):
+            setting = ",".join(setting)  # a YAML list for a comma-separated option (lora_targets)
+        elif isinstance(setting, (list, dict)):
+            raise BijouError(f"{value}: {key}: expected a single value, got {type(setting).__name__}")
         defaults[name] = setting
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
+    return value
+
+
+def _max_steps(_ctx: click.Context, _param: click.Parameter, value: int) -> int:
+    if value == 0 or value < -1:
+        raise click.BadParameter(f"{value}: expected -1 (the epochs decide) or at least 1 step")
     return value
 
 
@@ -98,7 +108,13 @@ def training_options(
         option("--learning-rate", type=float, default=learning_rate, show_default=True),
         option("--max-seq-length", type=click.IntRange(16), default=max_seq_length, show_default=True),
         option("--save-steps", type=click.IntRange(1), default=200, show_default=True),
-        option("--max-steps", type=int, default=-1, help="Stop after this many steps (-1: epochs decide)."),
+        option(
+            "--max-steps",
+            type=int,
+            default=-1,
+            callback=_max_steps,
+            help="Stop after this many steps (-1: epochs decide).",
+        ),
         option("--lora-r", type=click.IntRange(1), default=lora_r, show_default=True),
         option("--lora-alpha", type=click.IntRange(1), default=None, help="Default: 2 × r."),
         option("--lora-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True),

@@ -113,26 +113,30 @@ def run(
     if interactive:
         click.echo(f"bijou {engine.backend.name}: devices {', '.join(engine.devices)}. {HELP}")
     for line in lines:
-        if line.startswith("/"):
-            word, _, arg = line.partition(" ")
-            if word in ("/quit", "/exit"):
-                break
-            try:
-                swapped = _control(engine, word, arg.strip(), interactive)
-            except BijouError as exc:
-                if not interactive:
-                    raise
+        if line.split(" ", 1)[0] in ("/quit", "/exit"):
+            break
+        try:
+            swap = _turn(engine, line, swap, interactive, yes)
+        except BijouError as exc:  # one line, and the session goes on (scripts feed many commands)
+            if interactive:
                 click.echo(f"Error: {exc}", err=True)
-                continue
-            swap = swap if swapped is None else swapped
-            continue
-        answer = engine.answer(line)
-        before = copy.deepcopy(engine.runtime(answer.device).state)
-        confirm = _ask if interactive else (lambda call: yes)
-        outcomes = engine.execute(answer, confirm)
-        record = turn_record(answer, outcomes, swap, engine.runtime(answer.device).state)
-        swap = 0.0
-        click.echo(_show(record, before) if interactive else json.dumps(record, ensure_ascii=False))
+            else:
+                click.echo(json.dumps({"command": line, "error": str(exc)}, ensure_ascii=False))
+
+
+def _turn(engine: Engine, line: str, swap: float, interactive: bool, yes: bool) -> float:
+    """One line of input: a ``/`` command or a spoken command; the swap time the next record shows."""
+    if line.startswith("/"):
+        word, _, arg = line.partition(" ")
+        swapped = _control(engine, word, arg.strip(), interactive)
+        return swap if swapped is None else swapped
+    answer = engine.answer(line)
+    before = copy.deepcopy(engine.runtime(answer.device).state)
+    confirm = _ask if interactive else (lambda call: yes)
+    outcomes = engine.execute(answer, confirm)
+    record = turn_record(answer, outcomes, swap, engine.runtime(answer.device).state)
+    click.echo(_show(record, before) if interactive else json.dumps(record, ensure_ascii=False))
+    return 0.0
 
 
 def _control(engine: Engine, word: str, arg: str, interactive: bool) -> float | None:

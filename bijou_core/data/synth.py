@@ -22,6 +22,7 @@ from num2words import num2words
 
 from ..errors import BijouError, at
 from ..schema import CallValidator
+from .constraints import misfit, number_ends, pick_number
 from .small_talk import small_talk
 from .speech import spoken
 
@@ -119,6 +120,8 @@ class TemplateSet:
                 raise at(
                     self.source, None, f"{place}: slot {{{slot}}} has no values ({self._hint(tool, slot)})"
                 )
+            if (reason := self._misfit(tool, slot)) is not None:
+                raise at(self.source, None, reason)
         for name, value in args.items():
             if name not in props:
                 raise at(self.source, None, f"{place}.args.{name}: not a parameter of {tool}")
@@ -154,8 +157,17 @@ class TemplateSet:
             spoken = self._scoped(self.values, tool, param) or {}
             return [v for v in (True, False) if spoken.get(str(v).lower())]
         if kind in ("integer", "number"):
-            return list(self._range(schema))
+            return number_ends(schema, f"{tool}.{param}")
         return list(self._scoped(self.lists, tool, param) or [])
+
+    def _misfit(self, tool: str, param: str) -> str | None:
+        """Where a listed value of a slot breaks the parameter's schema (a pattern, a length)."""
+        schema = self.tools[tool]["parameters"]["properties"][param]
+        if "enum" in schema or schema.get("type") in ("boolean", "integer", "number"):
+            return None
+        reason = misfit(schema, self._slot_values(tool, param))
+        key = f"{tool}.{param}" if f"{tool}.{param}" in self.lists else param
+        return None if reason is None else f"$.lists.{key}{reason}"
 
     def spoken_forms(self, tool: str, param: str) -> list[str] | None:
         """Every text a slot of ``param`` can be spoken as (None for numbers: digits or words)."""
@@ -169,12 +181,6 @@ class TemplateSet:
         if schema.get("type") in ("integer", "number"):
             return None
         return [str(v) for v in self._slot_values(tool, param)]
-
-    @staticmethod
-    def _range(schema: dict[str, Any]) -> tuple[int, int]:
-        """The integer range a numeric slot draws from (0..100 where the schema sets no bound)."""
-        low = int(schema.get("minimum", min(0, schema.get("maximum", 0))))
-        return low, int(schema.get("maximum", max(low, 0) + 100))
 
     def coverage_gaps(self) -> list[str]:
         """Tools and enum/boolean values that no phrasing can produce."""
@@ -228,8 +234,7 @@ class TemplateSet:
     def _pick(self, tool: str, param: str, rng: random.Random) -> Any:
         schema = self.tools[tool]["parameters"]["properties"][param]
         if schema.get("type") in ("integer", "number") and "enum" not in schema:
-            low, high = self._range(schema)
-            return rng.randint(low, high)
+            return pick_number(schema, rng, f"{tool}.{param}")
         return rng.choice(self._slot_values(tool, param))
 
     def fill(

@@ -31,6 +31,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from ..bounds import too_deep
 from ..errors import BijouError
 from ..files import write_jsonl
 from ..schema import CallValidator, check_format, check_tools, format_schema
@@ -58,6 +59,7 @@ SCALARS = {
 LISTS = {"list", "sequence"}
 DICTS = {"dict", "mapping"}
 PY_LITERALS = {"True": True, "False": False, "None": None}
+MAX_TYPE_TEXT = 200  # characters of one parameter's type ("Dict[str, List[int]]" is 20)
 NAME_PATTERN = format_schema("tools")["items"]["properties"]["name"]["pattern"]
 
 
@@ -160,11 +162,13 @@ def convert_type(text: str) -> tuple[dict[str, Any], bool]:
             optional = True
         else:
             raise Skip(f"unknown type {text!r}")
+    if len(first) > MAX_TYPE_TEXT:
+        raise Skip("type too long")
     try:
         node = ast.parse(first, mode="eval").body
-    except SyntaxError:
+        schema = _schema(node)
+    except (SyntaxError, RecursionError, MemoryError):
         raise Skip(f"unknown type {first!r}") from None
-    schema = _schema(node)
     members = schema.get("anyOf", [schema])
     if {"type": "null"} in members:  # Optional[T], T | None
         optional = True
@@ -248,9 +252,11 @@ def _json_field(row: dict[str, Any], key: str) -> Any:
     value = row.get(key)
     if isinstance(value, str):
         try:
-            return json.loads(value, parse_constant=_reject_constant)
-        except ValueError:
+            value = json.loads(value, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
             raise Skip(f"invalid JSON in {key}") from None
+    if too_deep(value):
+        raise Skip(f"{key} nested too deeply")
     return value
 
 
@@ -287,6 +293,8 @@ def _checked_tool(text: str) -> dict[str, Any]:
 
 def convert_row(row: dict[str, Any]) -> dict[str, Any]:
     """One xLAM row as a bijou record ``{"query", "answers", "tools"}``; raises :class:`Skip`."""
+    if not isinstance(row, dict):
+        raise Skip("row is not an object")
     query = row.get("query")
     if not isinstance(query, str) or not query.strip():
         raise Skip("empty query")

@@ -76,6 +76,8 @@ def evaluate_device(
     model gives a call less than ``call_threshold`` probability)."""
     records = load_records(dataset, device.validator) if dataset else device.eval_set
     records = records[:limit] if limit else records
+    if not records:
+        raise BijouError(f"{dataset or f'{device.name} eval set'}: no records to evaluate")
     manifest = read_manifest(adapter) if adapter else None
     if manifest and manifest.get("device") != device.name:
         raise BijouError(f"{adapter} is an adapter for {manifest.get('device')!r}, not {device.name!r}")

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 from collections import deque
 from importlib import metadata
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..errors import BijouError
+from ..files import temp_dir
 from ..models import cache_dir
 
 PACKAGE = "llama-cpp-python"
@@ -47,8 +47,7 @@ def converters_dir() -> Path:
     target = cache_dir() / "llama.cpp" / version
     if (target / CONVERT_MODEL).is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=target.parent))
+    tmp = temp_dir(target.parent, version)
     try:
         with console.status(f"fetching llama.cpp's converters ({PACKAGE} {version} source) from PyPI"):
             _extract(_download_sdist(version, tmp / "download"), tmp / "tools")

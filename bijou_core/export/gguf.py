@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from rich.filesize import decimal
 
 from .. import __version__
 from ..errors import BijouError
-from ..files import load_json, write_json
+from ..files import load_json, temp_dir, write_json
 from ..models import resolve_model
 from ..train.manifest import MANIFEST, file_sha256, model_identity
 from .converters import CONVERT_LORA, CONVERT_MODEL, console, converters_dir, llama_cpp_version, run_converter
@@ -216,8 +215,7 @@ def _bijou_manifest(folder: Path) -> dict[str, Any] | None:
 @contextmanager
 def _work_folder(output_dir: Path, name: str) -> Iterator[Path]:
     """A hidden folder inside ``output_dir`` for an export's files; removed with whatever is left."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{name}-gguf.", dir=output_dir))
+    work = temp_dir(output_dir, f"{name}-gguf")
     try:
         yield work
     finally:

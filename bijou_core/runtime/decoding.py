@@ -10,6 +10,10 @@ the model and forget tokens. The loop does the rest the same way for both:
   model call as the token before it (or the prompt), instead of being decoded token by token; text
   forced at the very end is never fed at all;
 - it stops at the format's end token, or once the text holds a complete call list;
+- the user's text is tokenized with special-token parsing off: typed chat markers
+  (``<|im_end|>``) stay text and never end or open a turn;
+- a prompt that leaves the answer no room in the model's context is refused (:class:`TooLong`)
+  before the model sees it, and no step ever feeds past the context;
 - with ``decline``, when the grammar masks the model's own first choice (it was writing a value, a
   call or an ending the device's tools do not allow: for "who won the game last night", a
   ``media_control`` action "last"), the answer is no call instead of the allowed call the grammar
@@ -26,19 +30,28 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..calls import dumps, parse
+from ..errors import BijouError
 from .grammar import CallMatcher
 
+CONTEXT = 1024  # positions of a backend's context (prompt and answer), both backends alike
+MAX_NEW_TOKENS = 256
 # The least probability of a call, at the model's first choice between [] and a call, for the
 # answer to be a call (chosen on the blind dev sets: benchmarks/blind/levers.md).
 CALL_THRESHOLD = 0.6
+
+
+class TooLong(BijouError):
+    """A command too long for the model's context: refused before the model sees it."""
 
 
 class Backend(Protocol):
     """What the decoding loop needs from a model runtime."""
 
     end_ids: set[int]
+    n_ctx: int  # positions the model's context holds
 
-    def tokenize(self, text: str) -> list[int]: ...
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        """Token ids of ``text``; ``special=False`` reads chat markers in it as plain text."""
 
     def detokenize(self, ids: list[int]) -> str: ...
 
@@ -104,22 +117,43 @@ def _forced_tokens(backend: Backend, matcher: CallMatcher, out: list[int], force
     return new[:stable]
 
 
+def prompt_ids(backend: Backend, prompt: str, user: tuple[int, int] | None = None) -> list[int]:
+    """The tokens of ``prompt``; the characters ``user`` spans (the user's text) are tokenized with
+    special-token parsing off, the format's own text around them with it on."""
+    if user is None:
+        return backend.tokenize(prompt)
+    start, end = user
+    head, text, tail = prompt[:start], prompt[start:end], prompt[end:]
+    ids = backend.tokenize(head) if head else []
+    ids += backend.tokenize(text, special=False) if text else []
+    return ids + (backend.tokenize(tail) if tail else [])
+
+
 def generate(
     backend: Backend,
     prompt: str,
     prefix: str | None = None,
     matcher: CallMatcher | None = None,
-    max_new_tokens: int = 256,
+    max_new_tokens: int = MAX_NEW_TOKENS,
     decline: bool = False,
     call_threshold: float = 0.0,
+    user: tuple[int, int] | None = None,
 ) -> Generation:
-    """Greedy decoding of ``prompt`` (whose first characters are ``prefix``, kept cached); with
-    ``matcher`` and ``decline``, no call when the grammar masks the model's first choice; with
-    ``matcher``, no call when the model gives a call less than ``call_threshold`` probability."""
+    """Greedy decoding of ``prompt`` (whose first characters are ``prefix``, kept cached; ``user``
+    spans the user's text in it); with ``matcher`` and ``decline``, no call when the grammar masks
+    the model's first choice; with ``matcher``, no call when the model gives a call less than
+    ``call_threshold`` probability. Raises :class:`TooLong` when the prompt leaves
+    ``max_new_tokens`` no room in the backend's context."""
     import torch
 
     started = time.perf_counter()
-    ids = backend.tokenize(prompt)
+    ids = prompt_ids(backend, prompt, user)
+    room = backend.n_ctx - max_new_tokens
+    if len(ids) > room:
+        raise TooLong(
+            f"command too long: the prompt is {len(ids):,} tokens, the model's context holds {room:,} "
+            f"besides the answer"
+        )
     prefix_ids = backend.tokenize(prefix) if prefix else []
     if ids[: len(prefix_ids)] != prefix_ids:  # the prefix does not end on a token boundary
         prefix_ids = []
@@ -144,6 +178,8 @@ def generate(
         if len(out) >= max_new_tokens:
             break
         pending = (ids + out)[fed:]  # the prompt's rest, or the last token with any forced text after it
+        if fed + len(pending) > backend.n_ctx:  # forced text past the context: the answer ends here
+            break
         logits = backend.feed(pending)
         fed += len(pending)
         if prefill is None:

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..calls import Call, parse
+from ..calls import Call, dumps, parse
 from ..devices import Device, DeviceRegistry, load_registry
 from ..errors import BijouError
 from ..models import DEFAULT_MODEL
 from ..prompt import CHATML_START, PromptFormat
 from ..train.manifest import read_manifest
-from .decoding import CALL_THRESHOLD, Generation, generate
+from .decoding import CALL_THRESHOLD, CONTEXT, Generation, TooLong, generate
 from .grammar import CallGrammar
 
 BACKENDS = ("transformers", "llama.cpp")
@@ -201,20 +201,34 @@ class Engine:
         return slot.grammar
 
     def answer(self, query: str) -> Answer:
-        """The active device's answer to ``query``, parsed and validated against its tools."""
+        """The active device's answer to ``query``, parsed and validated against its tools.
+
+        A command with no word in it (no letter or digit in any script: noise, punctuation,
+        control characters) has nothing to act on and gets ``[]`` without asking the model. A
+        command too long for the model's context gets no call and one error saying so."""
         slot = self._slot()
+        if not has_words(query):
+            nothing = Generation(dumps([]), 0.0, 0.0, 0, 0, 0)
+            return Answer(slot.device.name, query, nothing.text, [], [], nothing)
         tools = slot.device.tools
         tokenizer = getattr(self.backend, "tokenizer", None)
         matcher = self._grammar(slot).matcher() if self.constrain else None
         prompt = slot.fmt.prompt(tokenizer, tools, query)
-        gen = generate(
-            self.backend,
-            prompt,
-            slot.fmt.shared_prefix(tools),
-            matcher,
-            decline=self.decline,
-            call_threshold=self.call_threshold,
-        )
+        prefix = slot.fmt.shared_prefix(tools)
+        user = _user_span(slot.fmt, tokenizer, tools, query, prompt)
+        try:
+            gen = generate(
+                self.backend,
+                prompt,
+                prefix,
+                matcher,
+                decline=self.decline,
+                call_threshold=self.call_threshold,
+                user=user,
+            )
+        except TooLong as exc:
+            refused = Generation("", 0.0, 0.0, 0, 0, 0)
+            return Answer(slot.device.name, query, "", None, [str(exc)], refused)
         parsed = parse(gen.text)
         if parsed.calls is None:
             errors = [parsed.error or "not a call list"]
@@ -259,6 +273,26 @@ class Engine:
         return outcomes
 
 
+def has_words(query: str) -> bool:
+    """Whether ``query`` has anything to act on: a letter or a digit, in any script."""
+    return any(char.isalnum() for char in query)
+
+
+def _user_span(
+    fmt: PromptFormat, tokenizer: Any, tools: list[dict[str, Any]], query: str, prompt: str
+) -> tuple[int, int] | None:
+    """Where ``query`` sits in ``prompt`` (as the format writes it: spoken numbers as digits, say):
+    the format is rendered around a placeholder to find it (the query's own text may repeat the
+    format's words)."""
+    query = fmt.user_text(query)
+    marker = "\ue000"  # a private-use character, never in a format's own text
+    head, found, tail = fmt.prompt(tokenizer, tools, marker).partition(marker)
+    if found and prompt == head + query + tail:
+        return len(head), len(head) + len(query)
+    start = prompt.rfind(query)  # a chat template that reshapes the text (strips it, say)
+    return (start, start + len(query)) if start >= 0 and query else None
+
+
 def recorded_base(manifests: dict[str, dict[str, Any]]) -> str:
     names = {m["base_model"]["name"] for m in manifests.values()}
     if len(names) > 1:
@@ -272,7 +306,7 @@ def _backend(kind: str, base: str, adapters: dict[str, Path], quant: str) -> Any
     if kind == "transformers":
         from .hf_backend import HFBackend
 
-        return HFBackend(base, adapters)
+        return HFBackend(base, adapters, n_ctx=CONTEXT)  # the runtime's commands: as llama.cpp's
     from .gguf_files import adapter_gguf, base_gguf
     from .llama_backend import LlamaCppBackend
 

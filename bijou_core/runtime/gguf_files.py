@@ -25,7 +25,12 @@ def base_gguf(base: str, method: str = "q8_0") -> Path:
     target_dir = cache_dir() / "gguf" / f"{name}-{fingerprint}"
     target = target_dir / f"{name}-{method}.gguf"
     if not target.is_file():
-        export_model_gguf(folder, [method], target_dir, name=name)
+        from filelock import FileLock
+
+        target_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(target_dir / f".{target.name}.lock"):  # one process converts, others wait
+            if not target.is_file():
+                export_model_gguf(folder, [method], target_dir, name=name)
     return target
 
 
@@ -34,6 +39,15 @@ def adapter_gguf(adapter_dir: str | Path, base: str | None = None) -> Path:
     adapter_dir = Path(adapter_dir)
     target = adapter_dir / f"{adapter_dir.resolve().name}-lora-f16.gguf"
     weights = adapter_dir / "adapter_model.safetensors"
-    if target.is_file() and (not weights.is_file() or target.stat().st_mtime >= weights.stat().st_mtime):
+
+    def fresh() -> bool:
+        return target.is_file() and (
+            not weights.is_file() or target.stat().st_mtime >= weights.stat().st_mtime
+        )
+
+    if fresh():
         return target
-    return export_adapter_gguf(adapter_dir, target, base=base)
+    from filelock import FileLock
+
+    with FileLock(adapter_dir / f".{target.name}.lock"):  # one process converts, others wait
+        return target if fresh() else export_adapter_gguf(adapter_dir, target, base=base)

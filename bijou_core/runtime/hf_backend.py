@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import BijouError
 from ..models import resolve_model
+from .decoding import CONTEXT
 from .grammar import Vocabulary
 
 
@@ -18,7 +19,13 @@ class HFBackend:
 
     name = "transformers"
 
-    def __init__(self, base: str, adapters: dict[str, str | Path] | None = None, dtype: str = "fp32"):
+    def __init__(
+        self,
+        base: str,
+        adapters: dict[str, str | Path] | None = None,
+        dtype: str = "fp32",
+        n_ctx: int | None = None,
+    ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -32,6 +39,8 @@ class HFBackend:
         for name, path in (adapters or {}).items():
             model = self._load_adapter(model, name, Path(path))
         self.model = model
+        longest = getattr(model.config, "max_position_embeddings", None) or CONTEXT
+        self.n_ctx = min(n_ctx, longest) if n_ctx else longest  # default: all the model takes
         self.active: str | None = None
         self.end_ids = {
             i for i in (self.tokenizer.eos_token_id, self.tokenizer.pad_token_id) if i is not None
@@ -45,10 +54,14 @@ class HFBackend:
 
         if not (path / "adapter_config.json").is_file():
             raise BijouError(f"{path}: not an adapter folder (no adapter_config.json)")
-        if not self.adapters:
-            model = PeftModel.from_pretrained(model, str(path), adapter_name=name)
-        else:
-            model.load_adapter(str(path), adapter_name=name)
+        try:
+            if not self.adapters:
+                model = PeftModel.from_pretrained(model, str(path), adapter_name=name)
+            else:
+                model.load_adapter(str(path), adapter_name=name)
+        except Exception as exc:  # a truncated or foreign adapter: PEFT, safetensors, json raise
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise BijouError(f"{path}: cannot load the adapter: {reason}") from None
         self.adapters.append(name)
         return model
 
@@ -70,8 +83,8 @@ class HFBackend:
             self._vocabulary = Vocabulary.from_hf(self.tokenizer, self.model.config.vocab_size)
         return self._vocabulary
 
-    def tokenize(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False).input_ids
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=not special).input_ids
 
     def detokenize(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)

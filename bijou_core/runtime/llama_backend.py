@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BijouError
+from .decoding import CONTEXT
 from .grammar import Vocabulary
 
 
@@ -21,7 +22,7 @@ class LlamaCppBackend:
         self,
         model_path: str | Path,
         adapters: dict[str, str | Path] | None = None,
-        n_ctx: int = 1024,
+        n_ctx: int = CONTEXT,
         n_threads: int | None = None,
     ):
         import llama_cpp
@@ -38,6 +39,7 @@ class LlamaCppBackend:
             flash_attn=True,
             verbose=False,
         )
+        self.n_ctx = self.llm.n_ctx()
         self._ctx = self.llm._ctx.ctx
         self._memory = llama_cpp.llama_get_memory(self._ctx)
         self._handles: dict[str, Any] = {}
@@ -95,13 +97,15 @@ class LlamaCppBackend:
             self._vocabulary = Vocabulary.from_pieces(pieces, sorted(self.end_ids))
         return self._vocabulary
 
-    def tokenize(self, text: str) -> list[int]:
-        return self.llm.tokenize(text.encode(), add_bos=False, special=True)
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        return self.llm.tokenize(text.encode(), add_bos=False, special=special)
 
     def detokenize(self, ids: list[int]) -> str:
         return self.llm.detokenize(ids, special=True).decode(errors="replace")
 
     def _decode(self, ids: list[int]) -> None:
+        if self._n_past + len(ids) > self.n_ctx:  # llama_decode would fail and leave the context broken
+            raise BijouError(f"{self._n_past + len(ids):,} tokens do not fit the context of {self.n_ctx:,}")
         batch = self.llm._batch
         for start in range(0, len(ids), self.llm.n_batch):
             chunk = ids[start : start + self.llm.n_batch]

@@ -55,8 +55,6 @@ def train_device(
     """Train ``device``'s adapter into ``settings.output_dir``; returns the result and the manifest."""
     records, data = device_examples(device, data_path, num_examples, settings.seed, mix)
     output = Path(settings.output_dir)
-    if data_path is None:
-        write_jsonl(output / "train.jsonl", records)
     tokenizer, model, source = load_base(settings.model_name, settings.load_in_4bit)
     fmt = PromptFormat.for_tokenizer(tokenizer, prompt_style, device.name)
     prompts = [fmt.prompt(tokenizer, device.tools, r["query"]) for r in records]
@@ -78,6 +76,8 @@ def train_device(
         "training": result.describe(settings),
         "eval": None,
     }
-    if is_main_process():
+    if is_main_process():  # written only now: a run that fails leaves the folder as it was
+        if data_path is None:
+            write_jsonl(output / "train.jsonl", records)
         save_adapter(peft_model, tokenizer, output, manifest)
     return result, manifest

@@ -23,7 +23,24 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise BijouError(f"{folder}: no {MANIFEST}: not a finished bijou training output")
-    return load_json(path)
+    manifest = load_json(path)
+    if not isinstance(manifest, dict):
+        raise BijouError(f"{path}: expected a JSON object, found {type(manifest).__name__}")
+    if manifest.get("kind") == "adapter":
+        for field, check in ADAPTER_FIELDS.items():
+            value: Any = manifest
+            for key in field.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            if not check(value):
+                raise BijouError(f"{path}: {field}: missing or of the wrong type")
+    return manifest
+
+
+ADAPTER_FIELDS = {  # what the runtime and evaluation read from an adapter's manifest
+    "device": lambda v: isinstance(v, str),
+    "base_model.name": lambda v: isinstance(v, str),
+    "prompt_format.style": lambda v: v in ("full", "compact"),
+}
 
 
 def file_sha256(path: str | Path) -> str:

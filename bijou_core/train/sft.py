@@ -10,16 +10,18 @@ into rows instead of padded (``--group-by-length`` is an option, measured to cos
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
-import tempfile
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import BijouError
-from ..files import usual_permissions
+from ..files import temp_dir, usual_permissions
 from ..models import resolve_model
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -141,10 +143,48 @@ def load_base(model_name: str, load_in_4bit: bool = False):
     return tokenizer, model, source
 
 
-def _last_checkpoint(folder: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def incomplete(checkpoint: Path) -> str | None:
+    """Why a checkpoint folder cannot be resumed from (a kill while it was being saved), or None:
+    the trainer state is written last, so it must parse, and every weight file must be whole."""
+    import zipfile
 
-    return get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return "no readable trainer_state.json"
+    if not isinstance(state, dict) or "global_step" not in state:
+        return "trainer_state.json has no global_step"
+    for weights in checkpoint.glob("*.safetensors"):
+        try:
+            with safe_open(str(weights), "pt") as reader:
+                reader.keys()
+        except (OSError, SafetensorError) as exc:
+            return f"{weights.name}: {exc}"
+    for pickled in [*checkpoint.glob("*.pt"), *checkpoint.glob("*.pth")]:
+        if not zipfile.is_zipfile(pickled):
+            return f"{pickled.name} is truncated"
+    return None
+
+
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint under ``folder`` that is complete; newer incomplete ones (a run killed
+    while saving) are reported on stderr and removed, so the trainer never meets them again."""
+    if not folder.is_dir():
+        return None
+    steps = {}
+    for item in folder.iterdir():
+        match = re.fullmatch(r"checkpoint-(\d+)", item.name)
+        if match and item.is_dir():
+            steps[int(match[1])] = item
+    for step in sorted(steps, reverse=True):
+        reason = incomplete(steps[step])
+        if reason is None:
+            return str(steps[step])
+        print(f"warning: {steps[step]} is incomplete ({reason}); removed it", file=sys.stderr)
+        shutil.rmtree(steps[step], ignore_errors=True)
+    return None
 
 
 def train_lora(
@@ -176,10 +216,11 @@ def train_lora(
         tokenizer, model, _ = load_base(settings.model_name, settings.load_in_4bit)
     torch.manual_seed(settings.seed)
     checkpoints = Path(settings.output_dir) / "checkpoints"
-    resume_from = _last_checkpoint(checkpoints) if settings.resume else None
+    resume_from = last_complete_checkpoint(checkpoints) if settings.resume else None
     if settings.resume and resume_from is None:
         raise BijouError(f"--resume: no checkpoint under {checkpoints}")
     _check_lengths(tokenizer, prompts, completions, settings.max_seq_length)
+    _check_targets(model, settings.target_modules)
     dataset = Dataset.from_dict({"prompt": prompts, "completion": completions})
     config = SFTConfig(
         output_dir=str(checkpoints),
@@ -245,6 +286,18 @@ def train_lora(
     return result, trainer.model, tokenizer
 
 
+def _check_targets(model, targets: tuple[str, ...]) -> None:
+    """Refuse LoRA target names that name no module of the model (PEFT would fail deep inside)."""
+    names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
+    missing = [t for t in targets if t not in names]
+    if missing or not targets:
+        linear = sorted(
+            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"}
+        )
+        what = f"no module named {', '.join(missing)}" if missing else "no module names given"
+        raise BijouError(f"--lora-targets: {what} in the model (its linear layers: {', '.join(linear)})")
+
+
 def _check_lengths(tokenizer, prompts: list[str], completions: list[str], max_length: int) -> None:
     """Refuse examples that would lose their answer to truncation (TRL would drop them silently)."""
     lengths = [
@@ -268,7 +321,7 @@ def save_adapter(model, tokenizer, folder: Path, manifest: dict[str, Any]) -> No
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".adapter.", dir=folder))
+    tmp = temp_dir(folder, "adapter")
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -287,7 +340,7 @@ def save_merged(model, tokenizer, folder: Path, manifest: dict[str, Any]) -> Non
 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    tmp = temp_dir(folder.parent, folder.name)
     try:
         merged = model.merge_and_unload()
         merged.save_pretrained(tmp)

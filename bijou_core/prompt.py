@@ -104,7 +104,11 @@ class PromptFormat:
 
     @classmethod
     def for_vocabulary(
-        cls, has_token: Callable[[str], bool], style: str = "full", device: str | None = None, eos_text: str = ""
+        cls,
+        has_token: Callable[[str], bool],
+        style: str = "full",
+        device: str | None = None,
+        eos_text: str = "",
     ) -> PromptFormat:
         """The format for a vocabulary (``has_token``: whether a marker is one token of it)."""
         if style not in STYLES:

@@ -108,7 +108,12 @@ def test_gemma_trains_with_the_shared_prefix_as_without(tiny_gemma_dir, tmp_path
         torch.manual_seed(0)
         model = AutoModelForCausalLM.from_pretrained(tiny_gemma_dir, attn_implementation="sdpa")
         trainer = AnswerOnlySFTTrainer(
-            model=model, args=args, train_dataset=data, processing_class=tokenizer, shared_prefix=shared, pack=pack
+            model=model,
+            args=args,
+            train_dataset=data,
+            processing_class=tokenizer,
+            shared_prefix=shared,
+            pack=pack,
         )
         batch = next(iter(trainer.get_train_dataloader()))
         ids = batch["input_ids"][1][batch["attention_mask"][1].bool()].tolist()

@@ -47,10 +47,9 @@ class AnswerOnlySFTTrainer(SFTTrainer):
         packed mask, which every layer takes as given, has no window)."""
         if not self.pack or getattr(model.config, "_attn_implementation", None) not in ("sdpa", "eager"):
             return False
-        config = model.config
-        if "sliding_attention" in (getattr(config, "layer_types", None) or ()):
-            if mask.shape[1] > config.sliding_window:
-                return False
+        windowed = "sliding_attention" in (getattr(model.config, "layer_types", None) or ())
+        if windowed and mask.shape[1] > model.config.sliding_window:
+            return False
         lengths = mask.sum(1, keepdim=True)
         return bool((mask.bool() == (torch.arange(mask.shape[1], device=mask.device) < lengths)).all())
 

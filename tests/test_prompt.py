@@ -49,7 +49,23 @@ def test_full_and_compact_prompts(embedded_tokenizer_dir):
     calls = [{"name": "set_light", "arguments": {"on": False}}]
     answer = full.answer(calls)
     assert answer.endswith("<|im_end|>") and parse(answer).calls == calls
-    assert compact.describe() == {"version": 1, "style": "compact", "device": "lamp", "chat_template": False}
+    assert compact.describe() == {
+        "version": 1,
+        "style": "compact",
+        "device": "lamp",
+        "chat_template": False,
+        "turns": "chatml",
+    }
+
+
+def test_gemma_turns_have_no_system_role_and_start_with_bos():
+    gemma = {"<bos>", "<start_of_turn>", "<end_of_turn>"}
+    fmt = PromptFormat.for_vocabulary(gemma.__contains__, "compact", "lamp", eos_text="<eos>")
+    assert fmt.prompt(None, toy_plugin.TOOLS, "lights off") == (
+        "<bos><start_of_turn>user\ndevice: lamp\n\nlights off<end_of_turn>\n<start_of_turn>model\n"
+    )
+    assert fmt.shared_prefix(toy_plugin.TOOLS) == "<bos><start_of_turn>user\ndevice: lamp\n\n"
+    assert fmt.answer([]) == "[]<end_of_turn>" and fmt.describe()["turns"] == "gemma"
 
 
 def test_models_without_chatml_use_their_chat_template():

@@ -203,7 +203,7 @@ def train_lora(
         lr_scheduler_type="cosine",
         warmup_steps=0.05,
         max_length=settings.max_seq_length,
-        eos_token=end_text,
+        eos_token=end_text or None,
         completion_only_loss=True,
         # Batches of similar lengths pad less, but measured here they cost accuracy (no-tool and
         # multi-call examples end up in batches of their own): off by default.

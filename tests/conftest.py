@@ -117,6 +117,7 @@ def tiny_gemma_dir(tmp_path_factory, gemma_tokenizer_dir) -> Path:
         num_attention_heads=2,
         num_key_value_heads=1,
         head_dim=16,
+        query_pre_attn_scalar=16,  # as in Gemma 3 270M: the head size (llama.cpp assumes it)
         sliding_window=64,
         layer_types=["sliding_attention", "full_attention"],
         max_position_embeddings=1024,

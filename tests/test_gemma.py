@@ -181,23 +181,31 @@ def test_a_gemma_adapter_records_gemma_turns_and_answers_on_transformers(gemma_a
 @pytest.mark.slow
 def test_a_gemma_adapter_runs_on_llama_cpp_as_on_transformers(gemma_adapter, lamp_registry, bijou_cache):
     """llama.cpp's converters take the Gemma base and LoRA; the GGUF vocabulary tokenizes prompts as
-    the transformers tokenizer does, and both backends answer the same (f32: no rounding apart)."""
+    the transformers tokenizer does, the cached prefix holds <bos> once, and both backends score the
+    first answer token alike (f32 weights)."""
     from bijou_core.runtime.engine import Engine
 
     engines = {
-        backend: Engine.load(
-            {"lamp": gemma_adapter}, registry=lamp_registry, backend=backend, quant="f32", constrain=False
-        )
+        backend: Engine.load({"lamp": gemma_adapter}, registry=lamp_registry, backend=backend, quant="f32")
         for backend in ("transformers", "llama.cpp")
     }
     hf, llama = engines["transformers"], engines["llama.cpp"]
     fmt = hf.slots["lamp", True].fmt
     assert llama.slots["lamp", True].fmt == fmt
+    tools = lamp_registry.get("lamp").tools
+    prefix = fmt.shared_prefix(tools)
     for query in ("kill the lights", "brightness to seventy", "make it cozy"):
-        prompt = fmt.prompt(hf.backend.tokenizer, lamp_registry.get("lamp").tools, query)
-        assert llama.backend.tokenize(prompt) == hf.backend.tokenize(prompt)
-        assert llama.answer(query).text == hf.answer(query).text
-    llama.constrain = True
-    llama.decline = False
-    answer = llama.answer("kill the lights")
-    assert answer.valid, answer.text
+        prompt = fmt.prompt(hf.backend.tokenizer, tools, query)
+        ids = hf.backend.tokenize(prompt)
+        assert llama.backend.tokenize(prompt) == ids and ids.count(2) == 1
+        scores = []
+        for engine in (hf, llama):
+            engine.use("lamp")
+            n = len(engine.backend.tokenize(prefix))
+            engine.backend.start(ids[:n])
+            scores.append(engine.backend.feed(ids[n:]))
+        assert torch.nn.functional.cosine_similarity(scores[0], scores[1], dim=0) > 0.99
+        assert int(scores[0].argmax()) == int(scores[1].argmax())
+        answer = llama.answer(query)  # constrained: the grammar over the 262,144-token vocabulary
+        assert answer.generation.cached_tokens == len(llama.backend.tokenize(prefix))
+        assert answer.calls is not None and not answer.errors, answer.text

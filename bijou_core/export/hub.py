@@ -115,7 +115,7 @@ def _base_section(manifest: dict[str, Any]) -> str:
     if fmt:
         lines.append(
             f"- prompt format: bijou `{fmt.get('style')}` style, version {fmt.get('version')}"
-            + (" (the tokenizer's chat template)" if fmt.get("chat_template") else " (ChatML)")
+            + (" (the tokenizer's chat template)" if fmt.get("chat_template") else f" ({_turns(fmt)} turns)")
         )
     return "\n".join(lines) + "\n"
 
@@ -215,12 +215,19 @@ def _usage_section(manifest: dict[str, Any], adapter: bool, repo_id: str) -> str
     )
 
 
+def _turns(fmt: dict[str, Any]) -> str:
+    return fmt.get("turns", "chatml")  # manifests from before Gemma record none: ChatML
+
+
 def _prompt_code(manifest: dict[str, Any]) -> str:
     """The prompt the model was trained on: literal when bijou renders it without the tokenizer."""
     fmt = manifest.get("prompt_format") or {}
     style, device, numbers = fmt.get("style", "full"), fmt.get("device"), fmt.get("digits", False)
     if style == "compact" and not fmt.get("chat_template"):
-        return f"prompt = {PromptFormat(style, device, digits=numbers).prompt(None, None, EXAMPLE_QUERY)!r}"
+        rendered = PromptFormat(style, device, turns=_turns(fmt), digits=numbers).prompt(
+            None, None, EXAMPLE_QUERY
+        )
+        return f"prompt = {rendered!r}"
     return (
         "from bijou_core.prompt import PromptFormat\n\n"
         "tools = [...]  # JSON-Schema tool definitions\n"

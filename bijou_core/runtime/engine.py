@@ -18,7 +18,7 @@ from ..calls import Call, dumps, parse
 from ..devices import Device, DeviceRegistry, load_registry
 from ..errors import BijouError
 from ..models import DEFAULT_MODEL
-from ..prompt import CHATML_START, PromptFormat
+from ..prompt import TURNS, PromptFormat
 from ..train.manifest import read_manifest
 from .decoding import CALL_THRESHOLD, CONTEXT, Generation, TooLong, generate
 from .grammar import CallGrammar
@@ -143,9 +143,13 @@ class Engine:
         tokenizer = getattr(self.backend, "tokenizer", None)
         if tokenizer is not None:
             return PromptFormat.for_tokenizer(tokenizer, style, device, digits)
-        if chat_template or len(self.backend.tokenize(CHATML_START)) != 1:
-            raise BijouError("the llama.cpp backend needs a model with ChatML markers (<|im_start|>)")
-        return PromptFormat(style, device, digits=digits)
+        fmt = PromptFormat.for_vocabulary(
+            lambda text: len(self.backend.tokenize(text)) == 1, style, device, digits=digits
+        )
+        if chat_template or fmt.chat_template:
+            markers = " or ".join(turns.start for turns in TURNS.values())
+            raise BijouError(f"the llama.cpp backend needs a model with turn markers ({markers})")
+        return fmt
 
     @property
     def devices(self) -> list[str]:

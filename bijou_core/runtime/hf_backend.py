@@ -95,9 +95,14 @@ class HFBackend:
         return contextlib.nullcontext()
 
     def _forward(self, ids: list[int]) -> Any:
+        from transformers import DynamicCache
+
         torch = self.torch
+        # A cache of full layers, sliding-window ones included (Gemma 3; the mask applies the window),
+        # so that truncate() can go back past a window's worth of positions.
+        cache = self._cache if self._cache is not None else DynamicCache()
         with torch.inference_mode(), self._context():
-            result = self.model(input_ids=torch.tensor([ids]), cache=self._cache, use_cache=True)
+            result = self.model(input_ids=torch.tensor([ids]), cache=cache, use_cache=True)
         self._cache = result.cache
         return result.logits[0, -1].float()
 

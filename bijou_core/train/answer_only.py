@@ -42,9 +42,13 @@ class AnswerOnlySFTTrainer(SFTTrainer):
         self.pack = pack
 
     def _packs(self, model, mask: torch.Tensor) -> bool:
-        """Whether this batch can go in packed rows: right padding, and an attention
-        implementation that takes a custom 4D mask."""
+        """Whether this batch can go in packed rows: right padding, an attention implementation
+        that takes a custom 4D mask, and no example longer than a sliding-window layer sees (the
+        packed mask, which every layer takes as given, has no window)."""
         if not self.pack or getattr(model.config, "_attn_implementation", None) not in ("sdpa", "eager"):
+            return False
+        windowed = "sliding_attention" in (getattr(model.config, "layer_types", None) or ())
+        if windowed and mask.shape[1] > model.config.sliding_window:
             return False
         lengths = mask.sum(1, keepdim=True)
         return bool((mask.bool() == (torch.arange(mask.shape[1], device=mask.device) < lengths)).all())

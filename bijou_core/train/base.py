@@ -56,7 +56,9 @@ def train_base(
     fmt = PromptFormat.for_tokenizer(tokenizer, "full")
     prompts = [fmt.prompt(tokenizer, r["tools"], r["query"]) for r in records]
     completions = [fmt.answer(r["answers"]) for r in records]
-    result, peft_model, tokenizer = train_lora(settings, prompts, completions, tokenizer, model)
+    result, peft_model, tokenizer = train_lora(
+        settings, prompts, completions, tokenizer, model, end_text=fmt.end_text
+    )
     manifest = {
         "kind": "base",
         "bijou_version": __version__,

@@ -61,7 +61,7 @@ def train_device(
     completions = [fmt.answer(r["answers"]) for r in records]
     prefix = fmt.shared_prefix(device.tools)
     result, peft_model, tokenizer = train_lora(
-        settings, prompts, completions, tokenizer, model, shared_prefix=prefix
+        settings, prompts, completions, tokenizer, model, shared_prefix=prefix, end_text=fmt.end_text
     )
     manifest = {
         "kind": "adapter",

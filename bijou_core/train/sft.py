@@ -143,6 +143,14 @@ def load_base(model_name: str, load_in_4bit: bool = False):
     return tokenizer, model, source
 
 
+def add_no_special_tokens(tokenizer) -> None:
+    """Make ``tokenizer`` add no special tokens of its own (Gemma's adds ``<bos>``): rendered prompts
+    carry theirs, and TRL tokenizes them with the tokenizer's defaults."""
+    if tokenizer("a").input_ids != tokenizer("a", add_special_tokens=False).input_ids:
+        tokenizer.add_bos_token = False
+        tokenizer.add_eos_token = False
+
+
 def incomplete(checkpoint: Path) -> str | None:
     """Why a checkpoint folder cannot be resumed from (a kill while it was being saved), or None:
     the trainer state is written last, so it must parse, and every weight file must be whole."""
@@ -195,6 +203,7 @@ def train_lora(
     model=None,
     trainer_class: type | None = None,
     shared_prefix: str | None = None,
+    end_text: str | None = None,
 ) -> tuple[TrainResult, Any, Any]:
     """Train a LoRA adapter on prompt/completion pairs; returns the result, the PEFT model, tokenizer.
 
@@ -202,6 +211,8 @@ def train_lora(
     last one. The caller saves the final adapter (see :func:`save_adapter`). ``trainer_class``
     defaults to :class:`AnswerOnlySFTTrainer` (benchmarks pass TRL's own SFTTrainer to compare).
     ``shared_prefix``: text every prompt starts with, run once per batch (see that trainer).
+    ``end_text``: the end marker every completion ends with (TRL appends the tokenizer's EOS token
+    to completions that end otherwise: Gemma's ``<end_of_turn>`` is not its EOS token).
     """
     import torch
     from datasets import Dataset
@@ -214,6 +225,7 @@ def train_lora(
         raise BijouError("no training examples")
     if tokenizer is None or model is None:
         tokenizer, model, _ = load_base(settings.model_name, settings.load_in_4bit)
+    add_no_special_tokens(tokenizer)
     torch.manual_seed(settings.seed)
     checkpoints = Path(settings.output_dir) / "checkpoints"
     resume_from = last_complete_checkpoint(checkpoints) if settings.resume else None
@@ -232,6 +244,7 @@ def train_lora(
         lr_scheduler_type="cosine",
         warmup_steps=0.05,
         max_length=settings.max_seq_length,
+        eos_token=end_text or None,
         completion_only_loss=True,
         # Batches of similar lengths pad less, but measured here they cost accuracy (no-tool and
         # multi-call examples end up in batches of their own): off by default.

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 from ..calls import dumps, parse
 from .grammar import CallMatcher
 
+MAX_NEW_TOKENS = 256  # an answer's budget: a few calls
+
 
 class Backend(Protocol):
     """What the decoding loop needs from a model runtime."""
@@ -100,7 +102,7 @@ def generate(
     prompt: str,
     prefix: str | None = None,
     matcher: CallMatcher | None = None,
-    max_new_tokens: int = 256,
+    max_new_tokens: int = MAX_NEW_TOKENS,
     decline: bool = False,
 ) -> Generation:
     """Greedy decoding of ``prompt`` (whose first characters are ``prefix``, kept cached); with

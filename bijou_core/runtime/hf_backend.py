@@ -52,6 +52,18 @@ class HFBackend:
         self.adapters.append(name)
         return model
 
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        """Make one more adapter resident (the base is not reloaded)."""
+        self.model = self._load_adapter(self.model, name, Path(path))
+
+    def unload_adapter(self, name: str) -> None:
+        """Forget adapter ``name`` and its cached prompt prefixes."""
+        if self.active == name:
+            self.use(None)
+        self.model.delete_adapter(name)
+        self.adapters.remove(name)
+        self._prefixes = {key: cache for key, cache in self._prefixes.items() if key[0] != name}
+
     def use(self, name: str | None) -> None:
         """Activate adapter ``name`` (``None``: the bare base model); nothing is reloaded."""
         if name is not None:

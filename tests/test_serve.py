@@ -71,6 +71,36 @@ def ask(client, model: str, command: str, **options):
     )
 
 
+def test_the_grammar_of_each_tool_choice(embedded_tokenizer_dir, registry):
+    from transformers import AutoTokenizer
+
+    from bijou_core.calls import dumps
+    from bijou_core.runtime.grammar import Choice, Vocabulary
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    vocabulary = Vocabulary.from_hf(tokenizer, len(tokenizer))
+    tools = registry.get("airpods-pro").tools
+    battery = {"name": "get_battery_level", "arguments": {}}
+    candidates = [[], [VOLUME], [battery], [VOLUME, battery], [battery, battery]]
+    cases = {
+        Choice(): candidates,
+        Choice(max_calls=0): [[]],
+        Choice(min_calls=1): candidates[1:],
+        Choice(("get_battery_level",), min_calls=1): [[battery], [battery, battery]],
+        Choice(("set_volume", "get_battery_level"), max_calls=1): [[], [VOLUME], [battery]],
+    }
+    for choice, allowed in cases.items():
+        grammar = vocabulary.grammar(tools, choice)
+        for calls in candidates:
+            matcher = grammar.matcher()
+            try:
+                matcher.accept_text(dumps(calls))
+            except RuntimeError:
+                assert calls not in allowed, (choice, calls)
+            else:
+                assert matcher.done == (calls in allowed), (choice, calls)
+
+
 def test_each_device_answers_its_command_with_tool_calls(client):
     for device, command in COMMANDS.items():
         completion = ask(client, device, command)
@@ -333,3 +363,42 @@ def test_adapters_load_and_unload_without_a_restart(tiny_adapters, home):
         assert unknown.status_code == 404 and unknown.json()["error"]["param"] == "lora_name"
         missing = post("load_lora_adapter", {"lora_name": "x", "lora_path": str(tiny_adapters / "nope")})
         assert missing.status_code == 400 and "bijou-manifest.json" in missing.json()["error"]["message"]
+
+
+def test_bijou_serve_serves_the_adapters_of_a_folder(tmp_path, tiny_model_dir, registry):
+    """The command itself: ``bijou serve --adapters-dir`` on a free port, driven until stopped."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    write_random_adapters(tmp_path / "adapters", tiny_model_dir, registry, ["omi", "airpods-pro"])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "bijou_core.cli", "serve", "--adapters-dir", str(tmp_path / "adapters")]
+    process = subprocess.Popen(
+        [*command, "--port", str(port), "--execute"], stderr=subprocess.PIPE, text=True, env=os.environ
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert process.poll() is None, process.stderr.read()
+            try:
+                health = httpx.get(f"{url}/health").json()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "bijou serve did not start"
+                time.sleep(0.5)
+        assert health["devices"] == ["airpods-pro", "omi"] and health["adapters"] == ["airpods-pro", "omi"]
+        assert health["execute"] and "bijou playground" in httpx.get(url).text
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        forced = ask(client, "omi", "what's on my list", tool_choice="required")
+        assert registry.get("omi").validator.is_valid(calls_of(forced)) and calls_of(forced)
+        assert forced.model_extra["x_bijou"]["adapter"] == "omi"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(30)

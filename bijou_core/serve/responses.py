@@ -4,7 +4,7 @@ The calls are OpenAI ``tool_calls`` (``finish_reason: "tool_calls"``); an answer
 the model's own text as ``content`` (``[]`` when no tool applies, ``finish_reason: "stop"``, or
 ``"length"`` when the token budget ran out first). bijou's
 record of the turn (the latency split, the declined text, validation errors, and with ``--execute``
-each call's result and the device state) is the ``x_bijou`` field of the completion, and of the
+each call's result, the device state and the part of it the calls ``changed``) is the ``x_bijou`` field of the completion, and of the
 last chunk of a stream.
 
 A stream is sent once the answer is decoded and validated, so a client never acts on part of a call

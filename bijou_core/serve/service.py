@@ -97,11 +97,13 @@ class Service:
             slot = self.engine.slots[(device.name, self.engine.has_adapter(device.name))]
             swap_s = self.engine.use(device.name) if self.engine.active is not slot else 0.0
             answer = self.engine.answer(query, choice, request.token_budget)
-            outcomes, state = [], None
+            outcomes, state, before = [], None, {}
             if self.execute:
+                before = copy.deepcopy(self.engine.runtime(device.name).state)
                 outcomes = self.engine.execute(answer, lambda call: request.confirm)
                 state = copy.deepcopy(self.engine.runtime(device.name).state)
         record = turn_record(answer, outcomes, swap_s, state)
+        record["changed"] = {key: value for key, value in (state or {}).items() if before.get(key) != value}
         record["adapter"] = slot.adapter
         record["latency_ms"]["queue"] = round(1000 * queue_s, 3)
         return Turn(request.model, answer, record, request.token_budget)

@@ -2,10 +2,11 @@
 
 The calls are OpenAI ``tool_calls`` (``finish_reason: "tool_calls"``); an answer without calls is
 the model's own text as ``content`` (``[]`` when no tool applies, ``finish_reason: "stop"``, or
-``"length"`` when the token budget ran out first). bijou's
-record of the turn (the latency split, the declined text, validation errors, and with ``--execute``
-each call's result, the device state and the part of it the calls ``changed``) is the ``x_bijou`` field of the completion, and of the
-last chunk of a stream.
+``"length"`` when the token budget ran out first). bijou's record of the turn is the ``x_bijou``
+field of the completion, and of the last chunk of a stream: the JSON line ``bijou run`` prints
+(text, calls, validation errors, declined text, latency split, and with ``--execute`` each call's
+result and the device state), plus ``adapter``, the ``queue`` latency and the state the calls
+``changed``.
 
 A stream is sent once the answer is decoded and validated, so a client never acts on part of a call
 that validation would refuse: each call's name, then its arguments, then the finish reason.

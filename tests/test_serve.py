@@ -365,7 +365,15 @@ def test_adapters_load_and_unload_without_a_restart(tiny_adapters, home):
         assert missing.status_code == 400 and "bijou-manifest.json" in missing.json()["error"]["message"]
 
 
-def test_bijou_serve_serves_the_adapters_of_a_folder(tmp_path, tiny_model_dir, registry):
+@pytest.fixture(scope="module")
+def device_adapters(tmp_path_factory, tiny_model_dir, registry):
+    """Random adapters of two shipped devices on the tiny model."""
+    return write_random_adapters(
+        tmp_path_factory.mktemp("adapters"), tiny_model_dir, registry, ["omi", "airpods-pro"]
+    )
+
+
+def test_bijou_serve_serves_the_adapters_of_a_folder(device_adapters, registry):
     """The command itself: ``bijou serve --adapters-dir`` on a free port, driven until stopped."""
     import os
     import signal
@@ -374,11 +382,10 @@ def test_bijou_serve_serves_the_adapters_of_a_folder(tmp_path, tiny_model_dir, r
     import sys
     import time
 
-    write_random_adapters(tmp_path / "adapters", tiny_model_dir, registry, ["omi", "airpods-pro"])
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "bijou_core.cli", "serve", "--adapters-dir", str(tmp_path / "adapters")]
+    command = [sys.executable, "-m", "bijou_core.cli", "serve", "--adapters-dir", str(device_adapters)]
     process = subprocess.Popen(
         [*command, "--port", str(port), "--execute"], stderr=subprocess.PIPE, text=True, env=os.environ
     )
@@ -402,3 +409,22 @@ def test_bijou_serve_serves_the_adapters_of_a_folder(tmp_path, tiny_model_dir, r
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(30)
+
+
+def test_the_serve_benchmark_runs_and_served_answers_equal_in_process_ones(device_adapters, tmp_path):
+    import argparse
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "serve_bench.py"
+    spec = importlib.util.spec_from_file_location("serve_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    options = {"clients": 8, "rounds": 2, "commands": 2, "max_seconds": 120.0, "quant": "q8_0"}
+    args = argparse.Namespace(adapters_dir=device_adapters, backend="transformers", **options)
+    results = bench.run(args)
+    served = results["served"]
+    assert results["jobs"] == 4 and served["requests"] == 16
+    assert served["answers_differing_from_in_process"] == 0 and served["p95_ms"] >= served["p50_ms"] > 0
+    table = bench.markdown(results)
+    assert "| `bijou serve`, 8 concurrent clients alternating devices | 16 |" in table

@@ -341,7 +341,7 @@ def test_concurrent_clients_get_each_device_s_calls(client):
     assert all(calls == SCRIPT[device][COMMANDS[device]] for device, calls in results)
 
 
-def test_adapters_load_and_unload_without_a_restart(tiny_adapters, home):
+def test_adapters_load_and_unload_without_a_restart(tiny_adapters, home, tiny_model_dir):
     engine = Engine.load({"lamp": tiny_adapters / "lamp"}, registry=home, devices=["fan"], constrain=False)
     with BackgroundServer(create_app(Service(engine))) as running:
         client = openai.OpenAI(base_url=f"{running.url}/v1", api_key="unused", max_retries=0)
@@ -363,6 +363,10 @@ def test_adapters_load_and_unload_without_a_restart(tiny_adapters, home):
         assert unknown.status_code == 404 and unknown.json()["error"]["param"] == "lora_name"
         missing = post("load_lora_adapter", {"lora_name": "x", "lora_path": str(tiny_adapters / "nope")})
         assert missing.status_code == 400 and "bijou-manifest.json" in missing.json()["error"]["message"]
+        assert post("unload_lora_adapter", {"lora_name": "lamp"}).status_code == 200  # the last one
+        unadapted = answer_of(ask(client, "lamp", "kill the lights"))
+    bare = Engine.load({}, str(tiny_model_dir), devices=["lamp"], registry=home, constrain=False)
+    assert unadapted[1] == bare.answer("kill the lights").text
 
 
 @pytest.fixture(scope="module")

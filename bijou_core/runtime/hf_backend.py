@@ -60,8 +60,11 @@ class HFBackend:
         """Forget adapter ``name`` and its cached prompt prefixes."""
         if self.active == name:
             self.use(None)
-        self.model.delete_adapter(name)
         self.adapters.remove(name)
+        if self.adapters:
+            self.model.delete_adapter(name)
+        else:  # the last one: back to the bare base model (PEFT serves no model without an adapter)
+            self.model = self.model.unload()
         self._prefixes = {key: cache for key, cache in self._prefixes.items() if key[0] != name}
 
     def use(self, name: str | None) -> None:

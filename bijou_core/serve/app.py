@@ -74,13 +74,13 @@ def create_app(service: Service, max_body_bytes: int = MAX_BODY_BYTES) -> FastAP
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        engine = service.engine
+        catalog = service.catalog
         return {
             "status": "ok",
-            "backend": engine.backend.name,
-            "base": engine.base,
-            "devices": engine.devices,
-            "adapters": engine.adapters,
+            "backend": service.engine.backend.name,
+            "base": service.engine.base,
+            "devices": list(catalog),
+            "adapters": sorted(adapter for _, adapter in catalog.values() if adapter),
             "execute": service.execute,
         }
 

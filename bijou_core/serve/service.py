@@ -3,7 +3,9 @@
 The model holds one adapter and one decoding state at a time, so each request takes the lock for its
 whole turn (swap, answer, execution): requests for different devices interleave between turns, and
 no adapter or cached state of one device can reach another's answer. The time a request waited for
-the lock is reported as its ``queue`` latency.
+the lock is reported as its ``queue`` latency. What is served (devices, their adapters) is read
+from a snapshot taken whenever an adapter is loaded or unloaded, so listing models or checking
+health never waits for the model.
 """
 
 from __future__ import annotations
@@ -46,6 +48,21 @@ class Service:
         self.execute = execute
         self.lock = threading.Lock()
         self.started = int(time.time())
+        self._catalog: dict[str, tuple[Device, str | None]] = {}
+        self._take_catalog()
+
+    def _take_catalog(self) -> None:
+        """Snapshot the served devices with their adapters (called with the lock held, or alone)."""
+        engine = self.engine
+        self._catalog = {
+            d: (engine.device(d), getattr(engine.slots.get((d, True)), "adapter", None))
+            for d in engine.devices
+        }
+
+    @property
+    def catalog(self) -> dict[str, tuple[Device, str | None]]:
+        """Each served device with its adapter's name (``None``: the bare base)."""
+        return self._catalog
 
     def device(self, model: str) -> Device:
         """The device a request's ``model`` names: ``omi``, or ``BASE:omi`` with the loaded base."""
@@ -57,18 +74,16 @@ class Service:
                 "model",
                 "model_not_found",
             )
-        if name not in self.engine.devices:
-            known = ", ".join(self.engine.devices)
+        catalog = self.catalog
+        if name not in catalog:
+            known = ", ".join(catalog)
             raise ApiError(
                 404, f"model {model!r} does not exist (devices: {known})", "model", "model_not_found"
             )
-        return self.engine.device(name)
+        return catalog[name][0]
 
     def models(self) -> list[dict[str, Any]]:
         """``GET /v1/models``: one model per device, with its adapter and tools under ``x_bijou``."""
-        with self.lock:
-            adapters = {d: self.engine.slots.get((d, True)) for d in self.engine.devices}
-            devices = {d: self.engine.device(d) for d in self.engine.devices}
         return [
             {
                 "id": name,
@@ -78,12 +93,12 @@ class Service:
                 "x_bijou": {
                     "base": self.engine.base,
                     "alias": f"{Path(self.engine.base).name}:{name}",
-                    "adapter": slot.adapter if slot else None,
-                    "version": devices[name].version,
-                    "tools": [{"type": "function", "function": tool} for tool in devices[name].tools],
+                    "adapter": adapter,
+                    "version": device.version,
+                    "tools": [{"type": "function", "function": tool} for tool in device.tools],
                 },
             }
-            for name, slot in adapters.items()
+            for name, (device, adapter) in self.catalog.items()
         ]
 
     def complete(self, request: ChatRequest) -> Turn:
@@ -114,6 +129,7 @@ class Service:
                 device = self.engine.load_adapter(name, path)
             except BijouError as exc:
                 raise ApiError(400, str(exc), "lora_path") from None
+            self._take_catalog()
         return {"status": "loaded", "lora_name": name, "model": device.name}
 
     def unload_adapter(self, name: str) -> dict[str, Any]:
@@ -122,4 +138,5 @@ class Service:
                 loaded = ", ".join(self.engine.adapters) or "none"
                 raise ApiError(404, f"no adapter {name!r} loaded (loaded: {loaded})", "lora_name")
             device = self.engine.unload_adapter(name)
+            self._take_catalog()
         return {"status": "unloaded", "lora_name": name, "model": device.name}

@@ -13,6 +13,7 @@ import pytest
 import toy_fan
 import toy_plugin
 from click.testing import CliRunner
+from tiny_adapters import write_random_adapters
 
 from bijou_core.calls import dumps
 from bijou_core.cli import main
@@ -39,29 +40,7 @@ def home() -> DeviceRegistry:
 @pytest.fixture(scope="module")
 def adapters_dir(tmp_path_factory, tiny_model_dir, home):
     """A random LoRA adapter per device, with the manifest ``bijou devices train`` writes."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    folder = tmp_path_factory.mktemp("adapters")
-    for seed, device in enumerate(("lamp", "fan")):
-        torch.manual_seed(seed)
-        model = get_peft_model(
-            AutoModelForCausalLM.from_pretrained(tiny_model_dir),
-            LoraConfig(r=4, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False),
-        )
-        model.save_pretrained(folder / device)
-        write_manifest(
-            folder / device,
-            {
-                "kind": "adapter",
-                "device": device,
-                "tools_hash": home.get(device).tools_hash,
-                "base_model": {"name": str(tiny_model_dir), "source": str(tiny_model_dir)},
-                "prompt_format": {"version": 1, "style": "compact", "device": device, "chat_template": False},
-            },
-        )
-    return folder
+    return write_random_adapters(tmp_path_factory.mktemp("adapters"), tiny_model_dir, home, ["lamp", "fan"])
 
 
 def load(adapters_dir, home, names=("lamp", "fan"), **kwargs) -> Engine:

@@ -16,6 +16,7 @@ from .bench_cmd import bench
 from .eval_cmd import eval_group
 from .export_cmd import export
 from .run_cmd import run
+from .serve_cmd import serve
 
 
 class BijouGroup(click.Group):
@@ -51,6 +52,7 @@ main.add_command(base)
 main.add_command(eval_group)
 main.add_command(export)
 main.add_command(run)
+main.add_command(serve)
 main.add_command(bench)
 
 __all__ = ["main", "device_training"]

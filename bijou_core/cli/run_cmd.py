@@ -64,7 +64,7 @@ def load_engine(
     quant: str,
     decline: bool,
 ) -> Engine:
-    """The engine ``run`` uses: every adapter of ``adapters_dir`` (default ./adapters),
+    """The engine ``run`` and ``serve`` use: every adapter of ``adapters_dir`` (default ./adapters),
     plus ``devices`` served by the bare base when they have no adapter."""
     if adapters_dir is None and Path("adapters").is_dir():
         adapters_dir = Path("adapters")

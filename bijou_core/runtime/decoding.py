@@ -34,7 +34,7 @@ from ..errors import BijouError
 from .grammar import CallMatcher
 
 CONTEXT = 1024  # positions of a backend's context (prompt and answer), both backends alike
-MAX_NEW_TOKENS = 256
+MAX_NEW_TOKENS = 256  # an answer's budget: a few calls
 # The least probability of a call, at the model's first choice between [] and a call, for the
 # answer to be a call (chosen on the blind dev sets: benchmarks/blind/levers.md).
 CALL_THRESHOLD = 0.6

@@ -20,8 +20,8 @@ from ..errors import BijouError
 from ..models import DEFAULT_MODEL
 from ..prompt import TURNS, PromptFormat
 from ..train.manifest import read_manifest
-from .decoding import CALL_THRESHOLD, CONTEXT, Generation, TooLong, generate
-from .grammar import CallGrammar
+from .decoding import CALL_THRESHOLD, CONTEXT, MAX_NEW_TOKENS, Generation, TooLong, generate
+from .grammar import ANY_CALLS, CallGrammar, Choice
 
 BACKENDS = ("transformers", "llama.cpp")
 
@@ -33,7 +33,7 @@ class Slot:
     device: Device
     adapter: str | None
     fmt: PromptFormat
-    grammar: CallGrammar | None = None
+    grammars: dict[Choice, CallGrammar] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ class Engine:
     constrain: bool = True
     decline: bool = True
     call_threshold: float = CALL_THRESHOLD
+    base: str = DEFAULT_MODEL
+    registry: DeviceRegistry | None = None
     warnings: list[str] = field(default_factory=list)
     active: Slot | None = None
     _runtimes: dict[str, Any] = field(default_factory=dict)
@@ -117,25 +119,65 @@ class Engine:
         plain = [get(name) for name in dict.fromkeys([*names, *given, *(d.name for d in served.values())])]
         base = base or recorded_base(manifests)
         model = _backend(backend, base, adapters, quant)
-        engine = cls(model, {}, constrain, decline, call_threshold)
+        engine = cls(model, {}, constrain, decline, call_threshold, base, registry)
         for name, manifest in manifests.items():
-            device = served[name]
-            if manifest.get("tools_hash") != device.tools_hash:
-                stale = f"{adapters[name]} was trained on other tool definitions"
-                engine.warnings.append(f"{stale} than {device.name} {device.version}")
-            recorded = manifest["prompt_format"]
-            fmt = engine._format(
-                recorded["style"],
-                recorded.get("device"),
-                recorded.get("chat_template"),
-                digits=recorded.get("digits", False),
-            )
-            engine.slots[(device.name, True)] = Slot(device, name, fmt)
+            engine._add_adapter_slot(name, adapters[name], manifest, served[name])
         for device in plain:
             engine.slots[(device.name, False)] = Slot(device, None, engine._format("full", device.name))
-        for slot in engine.slots.values():
-            model.add_end_token(slot.fmt.end_text)
+            model.add_end_token(engine.slots[(device.name, False)].fmt.end_text)
         return engine
+
+    def _add_adapter_slot(self, name: str, folder: Path, manifest: dict[str, Any], device: Device) -> None:
+        if manifest.get("tools_hash") != device.tools_hash:
+            stale = f"{folder} was trained on other tool definitions"
+            self.warnings.append(f"{stale} than {device.name} {device.version}")
+        recorded = manifest["prompt_format"]
+        fmt = self._format(
+            recorded["style"],
+            recorded.get("device"),
+            recorded.get("chat_template"),
+            digits=recorded.get("digits", False),
+        )
+        self.slots[(device.name, True)] = Slot(device, name, fmt)
+        self.backend.add_end_token(fmt.end_text)
+
+    def load_adapter(self, name: str, folder: str | Path) -> Device:
+        """Make adapter ``folder`` (as ``bijou devices train`` writes it) resident under ``name``, next
+        to the others, without reloading the base: its device is served with it from now on."""
+        folder = Path(folder)
+        manifest = read_manifest(folder)
+        self.registry = self.registry or load_registry()
+        device = self.registry.get(manifest["device"])
+        if name in self.adapters:
+            raise BijouError(f"an adapter named {name!r} is already loaded")
+        if self.has_adapter(device.name):
+            held = self.slots[(device.name, True)].adapter
+            raise BijouError(f"device {device.name!r} already has an adapter ({held!r}): unload it first")
+        trained_on = recorded_base({name: manifest})
+        if trained_on != self.base:
+            raise BijouError(f"{folder} was trained on {trained_on}, not on the loaded base {self.base}")
+        self.backend.load_adapter(name, _adapter_file(self.backend.name, self.base, folder))
+        self._add_adapter_slot(name, folder, manifest, device)
+        if (device.name, False) not in self.slots:
+            self.slots[(device.name, False)] = Slot(device, None, self._format("full", device.name))
+        return device
+
+    def unload_adapter(self, name: str) -> Device:
+        """Forget adapter ``name``; its device is served by the bare base from now on."""
+        slot = next((s for s in self.slots.values() if s.adapter == name), None)
+        if slot is None:
+            raise BijouError(f"no adapter {name!r} loaded (loaded: {', '.join(self.adapters) or 'none'})")
+        if self.active is slot:
+            self.backend.use(None)
+            self.active = None
+        del self.slots[(slot.device.name, True)]
+        self.backend.unload_adapter(name)
+        return slot.device
+
+    @property
+    def adapters(self) -> list[str]:
+        """The resident adapters' names."""
+        return sorted(s.adapter for s in self.slots.values() if s.adapter is not None)
 
     def _format(
         self, style: str, device: str | None, chat_template: bool | None = None, digits: bool = True
@@ -193,21 +235,24 @@ class Engine:
         for (device, adapter), slot in self.slots.items():
             if adapter:
                 self.use(device)
-                self._grammar(slot)
+                self._grammar(slot, ANY_CALLS)
                 prefix = slot.fmt.shared_prefix(slot.device.tools)
                 self.backend.start(self.backend.tokenize(prefix) if prefix else [])
         if active is not None:
             self.use(active.device.name, active.adapter is not None)
 
-    def _grammar(self, slot: Slot) -> CallGrammar:
-        if slot.grammar is None:
-            slot.grammar = self.backend.vocabulary().grammar(slot.device.tools)
-        return slot.grammar
+    def _grammar(self, slot: Slot, choice: Choice) -> CallGrammar:
+        if choice not in slot.grammars:
+            slot.grammars[choice] = self.backend.vocabulary().grammar(slot.device.tools, choice)
+        return slot.grammars[choice]
 
-    def answer(self, query: str) -> Answer:
-        """The active device's answer to ``query``, parsed and validated against its tools.
-
-        A command with no word in it (no letter or digit in any script: noise, punctuation,
+    def answer(self, query: str, choice: Choice = ANY_CALLS, max_tokens: int = MAX_NEW_TOKENS) -> Answer:
+        """The active device's answer to ``query`` (at most ``max_tokens`` tokens), parsed and
+        validated against its tools. A
+        ``choice`` that restricts the calls (a subset of the tools, a call required, or none) is
+        enforced by the grammar even without ``constrain``; where it requires a call, the model's
+        answer is never declined nor judged unsure (the call it is made to write is what was asked
+        for). A command with no word in it (no letter or digit in any script: noise, punctuation,
         control characters) has nothing to act on and gets ``[]`` without asking the model. A
         command too long for the model's context gets no call and one error saying so."""
         slot = self._slot()
@@ -216,8 +261,10 @@ class Engine:
             return Answer(slot.device.name, query, nothing.text, [], [], nothing)
         tools = slot.device.tools
         tokenizer = getattr(self.backend, "tokenizer", None)
-        matcher = self._grammar(slot).matcher() if self.constrain else None
+        constrain = self.constrain or choice.restricts
+        matcher = self._grammar(slot, choice).matcher() if constrain else None
         prompt = slot.fmt.prompt(tokenizer, tools, query)
+        required = bool(choice.min_calls)
         prefix = slot.fmt.shared_prefix(tools)
         user = _user_span(slot.fmt, tokenizer, tools, query, prompt)
         try:
@@ -226,8 +273,9 @@ class Engine:
                 prompt,
                 prefix,
                 matcher,
-                decline=self.decline,
-                call_threshold=self.call_threshold,
+                max_tokens,
+                decline=self.decline and not required,
+                call_threshold=0.0 if required else self.call_threshold,
                 user=user,
             )
         except TooLong as exc:
@@ -311,10 +359,18 @@ def _backend(kind: str, base: str, adapters: dict[str, Path], quant: str) -> Any
         from .hf_backend import HFBackend
 
         return HFBackend(base, adapters, n_ctx=CONTEXT)  # the runtime's commands: as llama.cpp's
-    from .gguf_files import adapter_gguf, base_gguf
+    from .gguf_files import base_gguf
     from .llama_backend import LlamaCppBackend
 
-    recorded = None if base.endswith(".gguf") else base
     return LlamaCppBackend(
-        base_gguf(base, quant), {name: adapter_gguf(path, recorded) for name, path in adapters.items()}
+        base_gguf(base, quant), {name: _adapter_file(kind, base, path) for name, path in adapters.items()}
     )
+
+
+def _adapter_file(kind: str, base: str, folder: Path) -> Path:
+    """What backend ``kind`` loads of adapter ``folder``: the folder, or its GGUF LoRA (converted once)."""
+    if kind == "transformers":
+        return folder
+    from .gguf_files import adapter_gguf
+
+    return adapter_gguf(folder, None if base.endswith(".gguf") else base)

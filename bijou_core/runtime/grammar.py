@@ -8,6 +8,7 @@ also tells which text the grammar forces next (jump-forward), which the decoder 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BijouError
@@ -29,12 +30,40 @@ def _bounded(schema: Any) -> Any:
     return bounded
 
 
-def calls_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
-    """The JSON Schema of a list of calls to ``tools`` (an empty list included): at most
-    ``MAX_CALLS`` calls, string arguments of at most ``MAX_TEXT`` characters unless a tool says."""
+@dataclass(frozen=True)
+class Choice:
+    """Which call lists an answer may be: calls to ``tools`` only (``None``: all of the device's), at
+    least ``min_calls`` and at most ``max_calls`` of them. ``Choice(max_calls=0)`` allows only ``[]``;
+    ``Choice(("set_volume",), min_calls=1)`` forces that tool (OpenAI's ``tool_choice`` values)."""
+
+    tools: tuple[str, ...] | None = None
+    min_calls: int = 0
+    max_calls: int = MAX_CALLS
+
+    @property
+    def restricts(self) -> bool:
+        return self != ANY_CALLS
+
+    def allowed(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The tools of ``tools`` this choice allows, in their order."""
+        return [t for t in tools if self.tools is None or t["name"] in self.tools]
+
+
+ANY_CALLS = Choice()  # any list of calls to the device's tools, [] included
+
+
+def calls_schema(
+    tools: list[dict[str, Any]], min_calls: int = 0, max_calls: int = MAX_CALLS
+) -> dict[str, Any]:
+    """The JSON Schema of a list of calls to ``tools`` (an empty list included unless ``min_calls``):
+    at most ``max_calls`` calls, string arguments of at most ``MAX_TEXT`` characters unless a tool
+    says."""
+    if not tools or not max_calls:
+        return {"type": "array", "maxItems": 0}
+    bounds = {"minItems": min_calls, "maxItems": max_calls} if min_calls else {"maxItems": max_calls}
     return {
         "type": "array",
-        "maxItems": MAX_CALLS,
+        **bounds,
         "items": {
             "anyOf": [
                 {
@@ -90,9 +119,11 @@ class Vocabulary:
         info = xgrammar.TokenizerInfo(pieces, xgrammar.VocabType.RAW, stop_token_ids=stop_ids)
         return cls(info)
 
-    def grammar(self, tools: list[dict[str, Any]]) -> CallGrammar:
+    def grammar(self, tools: list[dict[str, Any]], choice: Choice = ANY_CALLS) -> CallGrammar:
+        """The grammar of call lists to ``tools`` that ``choice`` allows."""
+        schema = calls_schema(choice.allowed(tools), choice.min_calls, choice.max_calls)
         compiled = self.compiler.compile_json_schema(
-            calls_schema(tools), any_whitespace=False, separators=SEPARATORS, strict_mode=True
+            schema, any_whitespace=False, separators=SEPARATORS, strict_mode=True
         )
         return CallGrammar(compiled, self)
 

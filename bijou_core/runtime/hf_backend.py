@@ -65,6 +65,21 @@ class HFBackend:
         self.adapters.append(name)
         return model
 
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        """Make one more adapter resident (the base is not reloaded)."""
+        self.model = self._load_adapter(self.model, name, Path(path))
+
+    def unload_adapter(self, name: str) -> None:
+        """Forget adapter ``name`` and its cached prompt prefixes."""
+        if self.active == name:
+            self.use(None)
+        self.adapters.remove(name)
+        if self.adapters:
+            self.model.delete_adapter(name)
+        else:  # the last one: back to the bare base model (PEFT serves no model without an adapter)
+            self.model = self.model.unload()
+        self._prefixes = {key: cache for key, cache in self._prefixes.items() if key[0] != name}
+
     def use(self, name: str | None) -> None:
         """Activate adapter ``name`` (``None``: the bare base model); nothing is reloaded."""
         if name is not None:

@@ -69,6 +69,20 @@ class LlamaCppBackend:
         self.llm._stack.callback(self._lib.llama_adapter_lora_free, handle)
         self._handles[name] = handle
 
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        """Make one more GGUF LoRA resident (the base is not reloaded)."""
+        self._load_adapter(name, Path(path))
+
+    def unload_adapter(self, name: str) -> None:
+        """Stop serving adapter ``name``. Its weights stay in memory until the model closes: the
+        model's exit stack frees every adapter it loaded, so freeing one here would free it twice."""
+        if self.active == name:
+            self.use(None)
+        del self._handles[name]
+        self._saved = {key: state for key, state in self._saved.items() if key[0] != name}
+        if self._prefix is not None and self._prefix[0] == name:
+            self._prefix = None
+
     def use(self, name: str | None) -> None:
         """Activate adapter ``name`` (``None``: the bare base); the base stays, nothing is reloaded."""
         lib = self._lib

@@ -1,0 +1,75 @@
+"""A backend whose "model" answers scripted commands: tests of what is built on the engine can then
+assert real calls to the real devices' tools (the tiny random models only write nonsense)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bijou_core.calls import dumps
+from bijou_core.devices import Device
+from bijou_core.prompt import CHATML_END, CHATML_START, PromptFormat
+from bijou_core.runtime.engine import Engine, Slot
+from bijou_core.runtime.grammar import Vocabulary
+
+ASSISTANT = f"{CHATML_START}assistant\n"
+USER = f"{CHATML_START}user\n"
+
+
+class ScriptedBackend:
+    """With adapter ``A`` active, the model wants to write ``answers[A][command]`` token by token
+    (``[]`` for any other command, and on the bare base); the grammar may still mask its choices."""
+
+    name = "scripted"
+
+    def __init__(self, tokenizer: Any, answers: dict[str, dict[str, list[dict[str, Any]]]]):
+        self.tokenizer = tokenizer
+        self.answers = {
+            adapter: {q: dumps(calls) for q, calls in script.items()} for adapter, script in answers.items()
+        }
+        self.end_ids = {tokenizer.convert_tokens_to_ids(CHATML_END)}
+        self.active: str | None = None
+        self.seen: list[int] = []
+        self._vocabulary = Vocabulary.from_hf(tokenizer, len(tokenizer))
+
+    def use(self, name: str | None) -> None:
+        self.active = name
+
+    def add_end_token(self, text: str) -> None:
+        self.end_ids.add(self.tokenizer.convert_tokens_to_ids(text))
+
+    def vocabulary(self) -> Vocabulary:
+        return self._vocabulary
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+    def start(self, prefix: list[int]) -> None:
+        self.seen = list(prefix)
+
+    def feed(self, ids: list[int]) -> Any:
+        import torch
+
+        self.seen += ids
+        prompt, _, _ = self.detokenize(self.seen).rpartition(ASSISTANT)
+        command = prompt.rpartition(USER)[2].removesuffix(f"{CHATML_END}\n")
+        wanted = self.answers.get(self.active or "", {}).get(command, "[]")
+        target = self.tokenize(wanted) + [self.tokenizer.convert_tokens_to_ids(CHATML_END)]
+        written = len(self.seen) - len(self.tokenize(prompt + ASSISTANT))
+        logits = torch.zeros(len(self.tokenizer))
+        logits[target[min(written, len(target) - 1)]] = 1.0
+        return logits
+
+    def truncate(self, length: int) -> None:
+        del self.seen[length:]
+
+
+def scripted_engine(tokenizer: Any, devices: list[Device], answers: dict[str, dict[str, Any]]) -> Engine:
+    """An engine serving ``devices``, each with an adapter named like it that answers its script."""
+    engine = Engine(ScriptedBackend(tokenizer, answers), {}, base="scripted")
+    for device in devices:
+        engine.slots[(device.name, True)] = Slot(device, device.name, PromptFormat("compact", device.name))
+        engine.slots[(device.name, False)] = Slot(device, None, PromptFormat("full", device.name))
+    return engine

@@ -17,12 +17,14 @@ import click
 
 from ..calls import Call, dumps
 from ..errors import BijouError
+from ..runtime.decoding import CALL_THRESHOLD
 from ..runtime.engine import Answer, Engine, Outcome
 from .devices import _registry
 from .runtime_options import (
     adapters_dir_option,
     adapters_in,
     backend_option,
+    call_threshold_option,
     constrain_option,
     decline_option,
     quant_option,
@@ -42,6 +44,8 @@ def turn_record(answer: Answer, outcomes: list[Outcome], swap_s: float, state: A
         "errors": answer.errors,
         "text": answer.text,
         "declined": gen.declined,
+        "p_call": None if gen.p_call is None else round(gen.p_call, 4),
+        "unsure": gen.unsure,
         "results": [
             {"call": o.call, "status": o.status, "result": o.result, "reason": o.reason} for o in outcomes
         ],
@@ -63,6 +67,7 @@ def load_engine(
     constrain: bool,
     quant: str,
     decline: bool,
+    call_threshold: float = CALL_THRESHOLD,
 ) -> Engine:
     """The engine ``run`` and ``serve`` use: every adapter of ``adapters_dir`` (default ./adapters),
     plus ``devices`` served by the bare base when they have no adapter."""
@@ -71,7 +76,7 @@ def load_engine(
     adapters = adapters_in(adapters_dir) if adapters_dir else {}
     registry = _registry(ctx)
     extra = [d for d in devices if d not in adapters] or ([] if adapters else list(registry.devices))
-    return Engine.load(adapters, base, backend, extra, constrain, quant, registry, decline)
+    return Engine.load(adapters, base, backend, extra, constrain, quant, registry, decline, call_threshold)
 
 
 @click.command("run")
@@ -82,6 +87,7 @@ def load_engine(
 @quant_option
 @constrain_option
 @decline_option
+@call_threshold_option
 @click.option("--command", "commands", multiple=True, help="Answer this command and exit (repeatable).")
 @click.option("--yes", is_flag=True, help="Confirm every call that needs confirmation (scripts).")
 @click.pass_context
@@ -94,6 +100,7 @@ def run(
     quant: str,
     constrain: bool,
     decline: bool,
+    call_threshold: float,
     commands: tuple[str, ...],
     yes: bool,
 ) -> None:
@@ -103,7 +110,7 @@ def run(
     `/device NAME` lines swap) and results go out as JSON lines. Calls that need confirmation run
     only when confirmed (interactively, or with --yes).
     """
-    engine = load_engine(ctx, adapters_dir, devices, base, backend, constrain, quant, decline)
+    engine = load_engine(ctx, adapters_dir, devices, base, backend, constrain, quant, decline, call_threshold)
     for warning in engine.warnings:
         click.echo(f"warning: {warning}", err=True)
     engine.warm_up()
@@ -180,6 +187,9 @@ def _show(record: dict[str, Any], before: dict[str, Any]) -> str:
     if record["declined"] is not None:
         wanted = f"  no call: the model was writing {record['declined']}, which the tools do not allow"
         lines.append(click.style(wanted, fg="yellow"))
+    if record["unsure"]:
+        unsure = f"  no call: the model gave a call only {record['p_call']:.0%} (--call-threshold)"
+        lines.append(click.style(unsure, fg="yellow"))
     if not record["valid"]:
         lines.append(click.style(f"  not run: {'; '.join(record['errors'])}", fg="red"))
     for result in record["results"]:

@@ -11,6 +11,7 @@ from .run_cmd import load_engine
 from .runtime_options import (
     adapters_dir_option,
     backend_option,
+    call_threshold_option,
     constrain_option,
     decline_option,
     quant_option,
@@ -25,6 +26,7 @@ from .runtime_options import (
 @quant_option
 @constrain_option
 @decline_option
+@call_threshold_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port.")
 @click.option(
@@ -43,6 +45,7 @@ def serve(
     quant: str,
     constrain: bool,
     decline: bool,
+    call_threshold: float,
     host: str,
     port: int,
     execute: bool,
@@ -54,7 +57,7 @@ def serve(
         from ..serve.server import run_server
     except ImportError as exc:
         raise BijouError(f"bijou serve needs {exc.name}: pip install 'bijou-core[serve]'") from None
-    engine = load_engine(ctx, adapters_dir, devices, base, backend, constrain, quant, decline)
+    engine = load_engine(ctx, adapters_dir, devices, base, backend, constrain, quant, decline, call_threshold)
     for warning in engine.warnings:
         click.echo(f"warning: {warning}", err=True)
     engine.warm_up()

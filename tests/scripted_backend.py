@@ -7,9 +7,11 @@ from typing import Any
 
 from bijou_core.calls import dumps
 from bijou_core.devices import Device
-from bijou_core.prompt import CHATML_END, CHATML_START, PromptFormat
+from bijou_core.prompt import TURNS, PromptFormat
 from bijou_core.runtime.engine import Engine, Slot
 from bijou_core.runtime.grammar import Vocabulary
+
+CHATML_START, CHATML_END = TURNS["chatml"].start, TURNS["chatml"].end
 
 ASSISTANT = f"{CHATML_START}assistant\n"
 USER = f"{CHATML_START}user\n"
@@ -20,6 +22,7 @@ class ScriptedBackend:
     (``[]`` for any other command, and on the bare base); the grammar may still mask its choices."""
 
     name = "scripted"
+    n_ctx = 1024
 
     def __init__(self, tokenizer: Any, answers: dict[str, dict[str, list[dict[str, Any]]]]):
         self.tokenizer = tokenizer
@@ -40,8 +43,8 @@ class ScriptedBackend:
     def vocabulary(self) -> Vocabulary:
         return self._vocabulary
 
-    def tokenize(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False).input_ids
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False, split_special_tokens=not special).input_ids
 
     def detokenize(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)

@@ -160,10 +160,11 @@ def test_a_gemma_adapter_records_gemma_turns_and_answers_on_transformers(gemma_a
 
     manifest = json.loads((gemma_adapter / "bijou-manifest.json").read_text())
     assert manifest["prompt_format"] == {
-        "version": 1,
+        "version": 2,
         "style": "compact",
         "device": "lamp",
         "chat_template": False,
+        "digits": True,
         "turns": "gemma",
     }
     engine = Engine.load({"lamp": gemma_adapter}, registry=lamp_registry, decline=False)

@@ -13,7 +13,9 @@ from click.testing import CliRunner
 from test_runtime import adapters_dir, home, home_cli, load  # noqa: F401 - fixtures
 
 from bijou_core.cli import main
-from bijou_core.prompt import CHATML_END, CHATML_START
+from bijou_core.prompt import TURNS
+
+CHATML_START, CHATML_END = TURNS["chatml"].start, TURNS["chatml"].end
 
 LONG = "turn the lamp on and " * 1000  # 21,000 characters: far past a 1,024-token context
 BACKENDS = ["transformers", pytest.param("llama.cpp", marks=pytest.mark.slow)]

@@ -7,6 +7,7 @@ from typing import Any
 
 from bijou_core.calls import dumps
 from bijou_core.devices import Device
+from bijou_core.numbers import digits
 from bijou_core.prompt import TURNS, PromptFormat
 from bijou_core.runtime.engine import Engine, Slot
 from bijou_core.runtime.grammar import Vocabulary
@@ -26,8 +27,9 @@ class ScriptedBackend:
 
     def __init__(self, tokenizer: Any, answers: dict[str, dict[str, list[dict[str, Any]]]]):
         self.tokenizer = tokenizer
-        self.answers = {
-            adapter: {q: dumps(calls) for q, calls in script.items()} for adapter, script in answers.items()
+        self.answers = {  # keyed by the command as the prompt shows it (spoken numbers as digits)
+            adapter: {digits(q): dumps(calls) for q, calls in script.items()}
+            for adapter, script in answers.items()
         }
         self.end_ids = {tokenizer.convert_tokens_to_ids(CHATML_END)}
         self.active: str | None = None
@@ -62,7 +64,7 @@ class ScriptedBackend:
         target = self.tokenize(wanted) + [self.tokenizer.convert_tokens_to_ids(CHATML_END)]
         written = len(self.seen) - len(self.tokenize(prompt + ASSISTANT))
         logits = torch.zeros(len(self.tokenizer))
-        logits[target[min(written, len(target) - 1)]] = 1.0
+        logits[target[min(written, len(target) - 1)]] = 20.0  # sure of it (see the call threshold)
         return logits
 
     def truncate(self, length: int) -> None:

@@ -1,18 +1,23 @@
-"""``bijou export``: GGUF files for llama.cpp, and uploads to the Hugging Face hub (guide step 6)."""
+"""``bijou export``: GGUF files for llama.cpp, uploads to the Hugging Face hub (guide step 6), and
+launch bundles for serving engines (vLLM, llama.cpp's server)."""
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..export.gguf import LORA_TYPES, METHODS
 from .options import option
+from .runtime_options import adapters_dir_option, quant_option
 
 
 @click.group()
 def export() -> None:
-    """Export trained models: GGUF for llama.cpp, or the Hugging Face hub."""
+    """Export trained models: GGUF for llama.cpp, the Hugging Face hub, serving-engine bundles."""
 
 
 @export.command()
@@ -75,3 +80,67 @@ def hub(folder: Path, repo_id: str, private: bool) -> None:
 
     url = upload_folder(folder, repo_id, private=private, card=model_card(read_manifest(folder), repo_id))
     click.echo(f"uploaded {folder} to {url}")
+
+
+def _deployed(ctx: click.Context, adapters_dir: Path, base: str | None) -> tuple[str, list[Any]]:
+    from ..export.deploy import deployed_adapters
+    from ..runtime.engine import recorded_base
+    from ..train.manifest import read_manifest
+    from .devices import _registry
+    from .runtime_options import adapters_in
+
+    adapters = adapters_in(adapters_dir)
+    base = base or recorded_base({name: read_manifest(folder) for name, folder in adapters.items()})
+    return base, deployed_adapters(adapters, _registry(ctx))
+
+
+def _bundle_options(default_output: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        func = option("--base", default=None, help="The base model (default: the one the adapters name).")(
+            func
+        )
+        func = option(
+            "--output",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=Path(default_output),
+            show_default=True,
+            help="The bundle's folder.",
+        )(func)
+        return adapters_dir_option(func)
+
+    return decorate
+
+
+@export.command("vllm")
+@_bundle_options("deploy/vllm")
+@click.pass_context
+def vllm(ctx: click.Context, adapters_dir: Path | None, output: Path, base: str | None) -> None:
+    """A launch bundle for vLLM with every adapter as a LoRA module: the command, bijou's prompt as a
+    chat template, each device's call schema for structured outputs and a tool-call parser plugin."""
+    from ..export.deploy import write_vllm_bundle
+    from ..models import resolve_model
+
+    base, deployed = _deployed(ctx, adapters_dir or Path("adapters"), base)
+    command = write_vllm_bundle(output, resolve_model(base), deployed)
+    click.echo(f"wrote {output}/ (launch.sh, bijou.jinja, schemas/, bijou_tool_parser.py, README.md)")
+    click.echo(shlex.join(command))
+
+
+@export.command("llama-server")
+@_bundle_options("deploy/llama-server")
+@quant_option
+@click.pass_context
+def llama_server(
+    ctx: click.Context, adapters_dir: Path | None, output: Path, base: str | None, quant: str
+) -> None:
+    """A launch bundle for llama.cpp's server: the GGUF base and every adapter's GGUF LoRA (converted
+    once), bijou's prompt as a chat template (--jinja) and each device's call schema."""
+    from ..export.deploy import write_llama_server_bundle
+    from ..runtime.gguf_files import adapter_gguf, base_gguf
+
+    base, deployed = _deployed(ctx, adapters_dir or Path("adapters"), base)
+    recorded = None if base.endswith(".gguf") else base
+    loras = [adapter_gguf(adapter.folder, recorded) for adapter in deployed]
+    command = write_llama_server_bundle(output, base_gguf(base, quant), deployed, loras)
+    click.echo(f"wrote {output}/ (launch.sh, bijou.jinja, schemas/, README.md)")
+    click.echo(shlex.join(command))

@@ -133,6 +133,18 @@ class PromptFormat:
                 return cls(style, device, turns=name, digits=digits)
         return cls(style, device, chat_template=True, eos_text=eos_text, digits=digits)
 
+    @classmethod
+    def recorded(cls, record: dict[str, Any]) -> PromptFormat:
+        """The format a manifest records (:meth:`describe`); records from before version 2 wrote
+        numbers as spoken and, before Gemma, named no turns (ChatML)."""
+        return cls(
+            record["style"],
+            record.get("device"),
+            chat_template=bool(record.get("chat_template")),
+            turns=record.get("turns", "chatml"),
+            digits=record.get("digits", False),
+        )
+
     @property
     def end_text(self) -> str:
         """The marker that ends an answer."""
@@ -166,15 +178,7 @@ class PromptFormat:
     def answer(self, calls: list[Call]) -> str:
         """The text a model is trained to produce for ``calls``, end marker included."""
         if self.digits:
-            calls = [
-                {
-                    **c,
-                    "arguments": {
-                        k: digits(v) if isinstance(v, str) else v for k, v in c["arguments"].items()
-                    },
-                }
-                for c in calls
-            ]
+            calls = [{**c, "arguments": _with_digits(c["arguments"])} for c in calls]
         return dumps(calls) + self.end_text
 
     def describe(self) -> dict[str, Any]:

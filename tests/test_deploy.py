@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import json
 import shlex
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from tiny_adapters import write_random_adapters
 
+from bijou_core.chat_template import chat_template, multi_device_template, tools_template
 from bijou_core.cli import main
+from bijou_core.data.xlam import prepare_rows
 from bijou_core.devices import load_registry
-from bijou_core.export.chat_template import chat_template, multi_device_template
+from bijou_core.errors import BijouError
 from bijou_core.export.deploy import (
     deployed_adapters,
     llama_server_command,
     tool_calls_of,
     write_llama_server_bundle,
 )
-from bijou_core.prompt import STYLES, PromptFormat
+from bijou_core.prompt import STYLES, TURNS, PromptFormat
 from bijou_core.runtime.grammar import calls_schema
 
 
@@ -78,8 +81,65 @@ def test_the_chat_template_renders_bijou_s_prompt_for_every_device_and_style(tok
                 device=name,
             )
             assert rendered == fmt.prompt(tokenizer, tools, "turn it off")
-        with pytest.raises(Exception, match="pass chat_template_kwargs device"):
-            tokenizer.apply_chat_template(conversation("x"), chat_template=shared, tokenize=False)
+        with pytest.raises(Exception, match="chat_template_kwargs device: one of airpods-pro, omi"):
+            render = tokenizer.apply_chat_template
+            render(conversation("x"), chat_template=shared, tokenize=False, device="nosuch")
+        # no device named (llama.cpp's server renders so at start): the base's prompt of the tools
+        given = registry.get("omi").tools
+        rendered = tokenizer.apply_chat_template(
+            conversation("x"), tools=given, chat_template=shared, tokenize=False, add_generation_prompt=True
+        )
+        assert rendered == PromptFormat("full").prompt(None, given, "x")
+
+
+EDGE_TOOLS = [
+    {"name": "none", "description": "No parameters.", "parameters": {"type": "object", "properties": {}}},
+    {
+        "name": "edge",
+        "description": 'Every kind of parameter: "quoted" and {braces} {{ too }}.',
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "mode": {"type": "string", "enum": ["on", "off"]},
+                "level": {"type": "integer", "minimum": 0, "maximum": 100, "default": 50},
+                "ratio": {"type": "number", "minimum": 0.5},
+                "codes": {
+                    "type": "array",
+                    "items": {"type": "array", "items": {"enum": [1, 2.5, True, None]}},
+                },
+                "tags": {"type": "array", "items": {"type": "string"}, "default": ["a", "b"]},
+                "loose": {},
+                "flag": {"type": "boolean", "default": False},
+                "note": {"type": "string", "default": 'it\'s "fine"'},
+            },
+            "required": ["mode", "codes"],
+        },
+    },
+]
+
+
+def test_a_model_without_adapter_renders_the_request_s_tools_as_bijou_s_full_prompt(tokenizer, registry):
+    """The template a trained base carries (tokenizer files, GGUF metadata): bijou's full prompt of
+    whatever tools the request passes, in OpenAI's form or bare."""
+    rows = json.loads((Path(__file__).parent / "data" / "xlam_sample.json").read_text())
+    toolsets = [registry.get(name).tools for name in registry.devices]
+    toolsets += [record["tools"] for record in prepare_rows(rows, val_fraction=0).train]
+    toolsets += [EDGE_TOOLS, []]
+    for turns in TURNS:
+        fmt = PromptFormat("full", turns=turns)
+        template = tools_template(fmt)
+        for tools in toolsets:
+            for given in (tools, [{"type": "function", "function": tool} for tool in tools]):
+                rendered = tokenizer.apply_chat_template(
+                    conversation("set it to 40"),
+                    tools=given or None,
+                    chat_template=template,
+                    tokenize=False,
+                    add_generation_prompt=True,
+                )
+                assert rendered == fmt.prompt(None, tools, "set it to 40"), (turns, tools)
+    with pytest.raises(BijouError, match="full prompt"):
+        tools_template(PromptFormat("compact", "omi"))
 
 
 def test_the_tool_parser_reads_bijou_answers():

@@ -11,12 +11,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from bijou_core.chat_template import chat_template, tools_template
 from bijou_core.cli import main
 from bijou_core.errors import BijouError
 from bijou_core.evaluate.metrics import summarize
 from bijou_core.export import gguf as gguf_export
 from bijou_core.export.gguf import METHODS, check_methods, export_adapter_gguf, export_model_gguf
 from bijou_core.export.hub import model_card, upload_folder
+from bijou_core.prompt import PromptFormat
 from bijou_core.train.manifest import write_manifest
 
 
@@ -260,9 +262,15 @@ def test_adapter_exports_to_a_gguf_lora_llama_cpp_loads(exported, tiny_model_dir
     )
     adapter = tmp_path / "adapters" / "lamp"
     peft_model.save_pretrained(adapter)
+    recorded = {"version": 2, "style": "compact", "device": "lamp", "chat_template": False, "digits": True}
     write_manifest(
         adapter,
-        {"kind": "adapter", "device": "lamp", "base_model": {"name": "x", "source": str(tiny_model_dir)}},
+        {
+            "kind": "adapter",
+            "device": "lamp",
+            "base_model": {"name": "x", "source": str(tiny_model_dir)},
+            "prompt_format": recorded,
+        },
     )
 
     path = export_adapter_gguf(adapter)
@@ -276,6 +284,34 @@ def test_adapter_exports_to_a_gguf_lora_llama_cpp_loads(exported, tiny_model_dir
     )
     assert llama_cpp.llama_adapter_lora_init(llm.model, str(path).encode())
     assert not llama_cpp.llama_adapter_lora_init(llm.model, str(tmp_path / "missing.gguf").encode())
+    # the adapter's prompt travels with it, for engines that render prompts themselves
+    assert gguf_metadata(path)["tokenizer.chat_template"] == chat_template(
+        PromptFormat.recorded(recorded), []
+    )
+
+
+@pytest.mark.slow
+def test_a_base_trained_by_bijou_carries_its_prompt_in_every_gguf(bijou_cache, tiny_model_dir, tmp_path):
+    model = tmp_path / "bijou-base"
+    shutil.copytree(tiny_model_dir, model)
+    recorded = {"version": 2, "style": "full", "device": None, "chat_template": False, "digits": True}
+    write_manifest(model, {"kind": "base", "prompt_format": recorded})
+    paths = export_model_gguf(model, "f16,q8_0", tmp_path / "out")
+    for path in paths:
+        assert gguf_metadata(path)["tokenizer.chat_template"] == tools_template(
+            PromptFormat.recorded(recorded)
+        )
+    # a model bijou did not train keeps its own template
+    plain = export_model_gguf(tiny_model_dir, "f16", tmp_path / "plain")[0]
+    assert gguf_metadata(plain).get("tokenizer.chat_template") != tools_template(PromptFormat("full"))
+
+
+def gguf_metadata(path) -> dict:
+    """A GGUF file's string metadata, read with gguf-py."""
+    from gguf import GGUFReader, GGUFValueType
+
+    fields = GGUFReader(path).fields.values()
+    return {f.name: f.contents() for f in fields if f.types == [GGUFValueType.STRING]}
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from trl import SFTConfig, SFTTrainer
 
 from bijou_core.cli import main
 from bijou_core.evaluate.metrics import summarize
+from bijou_core.prompt import PromptFormat
 from bijou_core.train import answer_only
 from bijou_core.train.answer_only import AnswerOnlySFTTrainer
 from bijou_core.train.device import device_examples
@@ -252,7 +253,7 @@ def test_four_bit_refused_on_cpu(lamp_cli, tiny_model_dir, tmp_path):
 def test_base_prepare_train_then_adapter_on_the_merged_base(lamp_cli, tiny_model_dir, tmp_path):
     from pathlib import Path
 
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     data = tmp_path / "data"
     sample = Path(__file__).parent / "data" / "xlam_sample.json"
@@ -305,6 +306,16 @@ def test_base_prepare_train_then_adapter_on_the_merged_base(lamp_cli, tiny_model
     assert manifest["base_model"]["source"] == str(final)
     assert manifest["training"]["lora_r"] == 32
     assert json.loads((adapter / "adapter_config.json").read_text())["r"] == 32
+
+    # both carry their prompt as a chat template, for engines that render prompts themselves
+    tools = lamp_cli.get("lamp").tools
+    messages = [{"role": "user", "content": "dim the lamp"}]
+    for folder, given in ((final, tools), (adapter, None)):
+        fmt = PromptFormat.recorded(json.loads((folder / "bijou-manifest.json").read_text())["prompt_format"])
+        rendered = AutoTokenizer.from_pretrained(folder).apply_chat_template(
+            messages, tools=given, tokenize=False, add_generation_prompt=True
+        )
+        assert rendered == fmt.prompt(None, tools, "dim the lamp"), folder
 
 
 def test_base_train_data_errors(tmp_path):

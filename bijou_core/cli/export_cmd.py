@@ -129,9 +129,10 @@ def vllm(ctx: click.Context, adapters_dir: Path | None, output: Path, base: str 
 @export.command("llama-server")
 @_bundle_options("deploy/llama-server")
 @quant_option
+@option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="The server's port.")
 @click.pass_context
 def llama_server(
-    ctx: click.Context, adapters_dir: Path | None, output: Path, base: str | None, quant: str
+    ctx: click.Context, adapters_dir: Path | None, output: Path, base: str | None, quant: str, port: int
 ) -> None:
     """A launch bundle for llama.cpp's server: the GGUF base and every adapter's GGUF LoRA (converted
     once), bijou's prompt as a chat template (--jinja) and each device's call schema."""
@@ -141,6 +142,6 @@ def llama_server(
     base, deployed = _deployed(ctx, adapters_dir or Path("adapters"), base)
     recorded = None if base.endswith(".gguf") else base
     loras = [adapter_gguf(adapter.folder, recorded) for adapter in deployed]
-    command = write_llama_server_bundle(output, base_gguf(base, quant), deployed, loras)
+    command = write_llama_server_bundle(output, base_gguf(base, quant), deployed, loras, port)
     click.echo(f"wrote {output}/ (launch.sh, bijou.jinja, schemas/, README.md)")
     click.echo(shlex.join(command))

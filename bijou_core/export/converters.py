@@ -26,9 +26,10 @@ from ..models import cache_dir
 PACKAGE = "llama-cpp-python"
 VENDOR = "/vendor/llama.cpp/"
 CONVERT_MODEL, CONVERT_LORA = "convert_hf_to_gguf.py", "convert_lora_to_gguf.py"
+SET_METADATA = "gguf-py/gguf/scripts/gguf_new_metadata.py"  # a copy with new metadata
 KEEP_FILES = (CONVERT_MODEL, CONVERT_LORA, "LICENSE")
 KEEP_DIRS = ("conversion/", "gguf-py/gguf/", "models/templates/")
-REQUIRED = (CONVERT_MODEL, CONVERT_LORA, "conversion/__init__.py", "gguf-py/gguf/__init__.py")
+REQUIRED = (CONVERT_MODEL, CONVERT_LORA, SET_METADATA, "conversion/__init__.py", "gguf-py/gguf/__init__.py")
 
 console = Console(stderr=True, soft_wrap=True)
 

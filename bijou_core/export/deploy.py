@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ..calls import parse
+from ..chat_template import multi_device_template
 from ..devices import Device, DeviceRegistry
 from ..errors import BijouError
 from ..files import atomic_writer, load_json, write_json
 from ..prompt import PromptFormat
 from ..runtime.grammar import calls_schema
 from ..train.manifest import read_manifest
-from .chat_template import multi_device_template
 
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # what vllm serve --max-lora-rank accepts
 
@@ -47,7 +47,7 @@ def deployed_adapters(adapters: dict[str, Path], registry: DeviceRegistry) -> li
         if recorded.get("chat_template"):
             raise BijouError(f"{folder}: its prompt is the tokenizer's own chat template, not bijou's ChatML")
         device = registry.get(manifest["device"])
-        fmt = PromptFormat(recorded["style"], recorded.get("device"))
+        fmt = PromptFormat.recorded(recorded)
         rank = int(load_json(folder / "adapter_config.json")["r"])
         found.append(DeployedAdapter(device, Path(folder), fmt, rank))
     return sorted(found, key=lambda a: a.device.name)
@@ -130,13 +130,13 @@ def write_vllm_bundle(output: Path, base: str, adapters: list[DeployedAdapter]) 
 
 
 def write_llama_server_bundle(
-    output: Path, base_gguf: Path, adapters: list[DeployedAdapter], loras: list[Path]
+    output: Path, base_gguf: Path, adapters: list[DeployedAdapter], loras: list[Path], port: int = 8080
 ) -> list[str]:
     """The llama.cpp server bundle in ``output``; the launch command. ``loras``: each adapter's
     GGUF LoRA, in the order of ``adapters`` (their ids in a request's ``lora`` list)."""
     output.mkdir(parents=True, exist_ok=True)
     command = llama_server_command(
-        base_gguf.resolve(), [p.resolve() for p in loras], (output / "bijou.jinja").resolve()
+        base_gguf.resolve(), [p.resolve() for p in loras], (output / "bijou.jinja").resolve(), port
     )
     _write_common(output, adapters, command)
     device = adapters[0].device.name
@@ -154,10 +154,14 @@ def write_llama_server_bundle(
         json.dumps(request, indent=2),
         "```",
     ]
-    not_run = "llama-server is not installed here. The chat template is tested to render bijou's"
-    not_run += " prompt byte for byte with `apply_chat_template`, and this command as text."
+    body += [
+        "",
+        "`llama-server` is llama.cpp's; `bash scripts/build-llama-server.sh` in a bijou checkout builds",
+        "it from the llama.cpp sources of the installed llama-cpp-python. A request that names no",
+        "device gets the base's prompt of the `tools` it passes.",
+    ]
     with atomic_writer(output / "README.md") as fh:
-        fh.write(_readme("bijou on llama.cpp's server", body, not_run))
+        fh.write("\n".join(["# bijou on llama.cpp's server", "", *body, ""]))
     return command
 
 

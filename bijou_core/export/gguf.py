@@ -1,6 +1,7 @@
 """GGUF export with llama.cpp's own tools: a transformers model folder becomes a 16/32-bit GGUF
 (``convert_hf_to_gguf.py``), then quantized GGUFs (``llama_model_quantize``); a PEFT LoRA adapter
-becomes a GGUF LoRA (``convert_lora_to_gguf.py``).
+becomes a GGUF LoRA (``convert_lora_to_gguf.py``). A model trained by bijou and every device adapter
+carry bijou's prompt as their chat template (``tokenizer.chat_template``, :mod:`bijou_core.chat_template`).
 
 Each file gets ``<file>.manifest.json`` beside it (source, method, size, sha256). Everything is
 written into a hidden work folder and moved into place only once the whole export has succeeded.
@@ -20,11 +21,21 @@ from typing import Any
 from rich.filesize import decimal
 
 from .. import __version__
+from ..chat_template import carried_template
 from ..errors import BijouError
 from ..files import load_json, temp_dir, write_json
 from ..models import resolve_model
+from ..prompt import PromptFormat
 from ..train.manifest import MANIFEST, file_sha256, model_identity
-from .converters import CONVERT_LORA, CONVERT_MODEL, console, converters_dir, llama_cpp_version, run_converter
+from .converters import (
+    CONVERT_LORA,
+    CONVERT_MODEL,
+    SET_METADATA,
+    console,
+    converters_dir,
+    llama_cpp_version,
+    run_converter,
+)
 
 FLOAT_TYPES = ("f16", "bf16", "f32")  # written by convert_hf_to_gguf.py
 QUANT_TYPES = (  # llama.cpp's quantization types that need no importance matrix
@@ -94,7 +105,10 @@ def export_model_gguf(
     if not (model_dir / "config.json").is_file():
         raise BijouError(f"{model_dir}: not a model folder (no config.json)")
     name = name or gguf_name(model_dir)
-    source = {**model_identity(name, str(model_dir)), "bijou_manifest": _bijou_manifest(model_dir)}
+    manifest = _bijou_manifest(model_dir)
+    source = {**model_identity(name, str(model_dir)), "bijou_manifest": manifest}
+    recorded = (manifest or {}).get("prompt_format")
+    template = carried_template(PromptFormat.recorded(recorded)) if recorded else None
     quants = [m for m in chosen if m in QUANT_TYPES]
     floats = [m for m in chosen if m in FLOAT_TYPES]
     quantize_from = next((m for m in QUANTIZE_FROM if m in floats), "f16")
@@ -109,6 +123,8 @@ def export_model_gguf(
                 [str(model_dir), "--outtype", method, "--outfile", str(files[method])],
                 f"converting {name} to {method}",
             )
+            if template:  # a base trained before its tokenizer files carried the template
+                _set_chat_template(files[method], template)
             _report(method, files[method], started, "" if method in floats else " (temporary, to quantize)")
         for method in quants:
             files[method] = work / f"{name}-{method}.gguf"
@@ -180,6 +196,7 @@ def export_adapter_gguf(
         raise BijouError(f"{adapter_dir}: no {MANIFEST} names its base model; pass --base (a model folder)")
     base_dir, base_name = local_model_folder(base or _recorded_base(manifest, adapter_dir), ["*.json"])
     name = adapter_dir.resolve().name
+    template = _adapter_template(manifest) if manifest and manifest.get("prompt_format") else None
     output = Path(output) if output else adapter_dir / f"{name}-lora-{outtype}.gguf"
     source = {**model_identity(name, str(adapter_dir)), "bijou_manifest": manifest}
     converters_dir()
@@ -191,9 +208,31 @@ def export_adapter_gguf(
             ["--base", str(base_dir), "--outtype", outtype, "--outfile", str(path), str(adapter_dir)],
             f"converting adapter {name} to a GGUF LoRA",
         )
+        if template:
+            _set_chat_template(path, template)
         _report(outtype, path, started)
         _write_manifest(path, outtype, source, base_model=model_identity(base_name, str(base_dir)))
         return _publish(work, [path], output.parent)[0]
+
+
+def _adapter_template(manifest: dict[str, Any]) -> str | None:
+    """An adapter's prompt as a chat template (its device's tools are read only for a full prompt)."""
+    fmt = PromptFormat.recorded(manifest["prompt_format"])
+    if fmt.style != "full" or fmt.chat_template:
+        return carried_template(fmt, [])
+    from ..devices import load_registry
+
+    return carried_template(fmt, load_registry().get(manifest["device"]).tools)
+
+
+def _set_chat_template(path: Path, template: str) -> None:
+    """Write ``template`` into ``path``'s metadata (``tokenizer.chat_template``), in place."""
+    jinja, rewritten = path.with_name(f"{path.name}.jinja"), path.with_name(f"{path.name}.new")
+    jinja.write_text(template, encoding="utf-8")
+    args = [str(path), str(rewritten), "--chat-template-file", str(jinja), "--force"]
+    run_converter(SET_METADATA, args, f"writing bijou's chat template into {path.name}")
+    jinja.unlink()
+    os.replace(rewritten, path)
 
 
 def _recorded_base(manifest: dict[str, Any], adapter_dir: Path) -> str:

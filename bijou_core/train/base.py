@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..chat_template import carried_template
 from ..errors import BijouError
 from ..files import iter_jsonl
 from ..prompt import PromptFormat
@@ -69,5 +70,6 @@ def train_base(
     }
     final = Path(settings.output_dir) / "final"
     if is_main_process():
+        tokenizer.chat_template = carried_template(fmt) or tokenizer.chat_template
         save_merged(peft_model, tokenizer, final, manifest)
     return result, manifest, final

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..chat_template import carried_template
 from ..conformance import template_set
 from ..data.synth import MULTI_SHARE, NO_TOOL_SHARE, SMALL_TALK_SHARE, SPEECH_SHARE
 from ..devices import Device, load_records
@@ -79,5 +80,6 @@ def train_device(
     if is_main_process():  # written only now: a run that fails leaves the folder as it was
         if data_path is None:
             write_jsonl(output / "train.jsonl", records)
+        tokenizer.chat_template = carried_template(fmt, device.tools) or tokenizer.chat_template
         save_adapter(peft_model, tokenizer, output, manifest)
     return result, manifest

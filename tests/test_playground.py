@@ -84,3 +84,36 @@ def test_the_playground_answers_a_command_with_calls_state_and_latency(browser, 
     shot = Path(os.environ.get("BIJOU_PLAYGROUND_SCREENSHOT", tmp_path / "playground.png"))
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_hold_to_talk_sends_what_the_microphone_heard(browser, server, bijou_cache):
+    """Chromium's fake microphone plays a spoken command; holding the button records it, the server
+    transcribes it and the transcript is sent as the command."""
+    pytest.importorskip("faster_whisper", reason="voice input needs the voice extra")
+    spoken = Path(__file__).parent / "data" / "voice" / "fan-speed-two.wav"
+    microphone = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={spoken}",
+    ]
+    talking = browser.browser_type.launch(executable_path=str(CHROMIUM), args=[*FLAGS, *microphone])
+    try:
+        page = talking.new_page()
+        page.goto(f"{server.url}/")
+        page.wait_for_selector("#device option[value='airpods-pro']", state="attached")
+        page.select_option("#device", "airpods-pro")
+        talk = page.locator("#talk")
+        talk.wait_for(state="visible")
+        box = talk.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.wait_for_selector("#talk.listening")
+        page.wait_for_timeout(3000)  # the fake microphone plays the 2.6 s command
+        page.mouse.up()
+        page.wait_for_function("document.getElementById('command').value !== ''", timeout=60_000)
+        heard = page.input_value("#command").lower()
+        assert "fan" in heard and "speed" in heard, heard
+        page.locator("#calls").filter(has_text="no call").wait_for()  # answered: not an airpods command
+    finally:
+        talking.close()

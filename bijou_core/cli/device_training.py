@@ -7,12 +7,20 @@ from typing import Any
 
 import click
 
+from ..evaluate.spoken import DEFAULT_VOICES, SpeechSetup
 from ..models import DEFAULT_MODEL
 from ..prompt import STYLES
 from ..train.device import DEFAULT_EXAMPLES, DEFAULT_LORA_R, MIX
 from .devices import _registry, devices
 from .options import config_option, mix_options, option, settings_from, training_options
-from .runtime_options import backend_option, call_threshold_option, constrain_option, decline_option
+from .runtime_options import (
+    backend_option,
+    call_threshold_option,
+    constrain_option,
+    decline_option,
+    stt_model_option,
+    stt_vocabulary_option,
+)
 
 
 def _print_summary(results: dict[str, Any]) -> None:
@@ -124,6 +132,21 @@ def train(
 @constrain_option
 @decline_option
 @call_threshold_option
+@option(
+    "--speech",
+    is_flag=True,
+    help="Also score the commands spoken by espeak-ng (each --voice) and recognized (voice extra).",
+)
+@option(
+    "--voice",
+    "voices",
+    multiple=True,
+    default=DEFAULT_VOICES,
+    show_default=True,
+    help="espeak-ng voice[:words per minute] for --speech (repeatable).",
+)
+@stt_model_option
+@stt_vocabulary_option
 @option("--output", type=click.Path(path_type=Path), default=None, help="JSON results file.")
 @option("--markdown", type=click.Path(path_type=Path), default=None, help="Markdown table file.")
 @option("--chart", type=click.Path(path_type=Path), default=None, help="PNG chart file.")
@@ -141,19 +164,25 @@ def eval_device(
     constrain: bool,
     decline: bool,
     call_threshold: float,
+    speech: bool,
+    voices: tuple[str, ...],
+    stt_model: str | None,
+    stt_vocabulary: bool,
     output: Path | None,
     markdown: Path | None,
     chart: Path | None,
 ) -> None:
-    """Evaluate DEVICE: base, base+adapter, or both with --compare (guide step 5)."""
+    """Evaluate DEVICE: base, base+adapter, or both with --compare (guide step 5); with --speech,
+    also from the commands spoken and recognized."""
     from ..evaluate.report import write_reports
     from ..evaluate.run import evaluate_device
 
     if compare and adapter is None:
         raise click.UsageError("--compare needs --adapter")
     dev = _registry(ctx).get(device)
+    spoken = SpeechSetup(voices, stt_model, stt_vocabulary) if speech else None
     results = evaluate_device(
-        dev, adapter, base, dataset, compare, limit, backend, constrain, decline, call_threshold
+        dev, adapter, base, dataset, compare, limit, backend, constrain, decline, call_threshold, spoken
     )
     write_reports(results, output, markdown, chart)
     _print_summary(results)

@@ -19,6 +19,7 @@ from ..calls import Call, dumps
 from ..errors import BijouError
 from ..runtime.decoding import CALL_THRESHOLD
 from ..runtime.engine import Answer, Engine, Outcome
+from ..speech import Recognizer, Transcript, device_vocabulary, read_audio
 from .devices import _registry
 from .runtime_options import (
     adapters_dir_option,
@@ -28,6 +29,8 @@ from .runtime_options import (
     constrain_option,
     decline_option,
     quant_option,
+    stt_model_option,
+    stt_vocabulary_option,
 )
 
 HELP = "/device NAME swaps the device (and its adapter), /devices lists them, /quit leaves."
@@ -89,6 +92,15 @@ def load_engine(
 @decline_option
 @call_threshold_option
 @click.option("--command", "commands", multiple=True, help="Answer this command and exit (repeatable).")
+@click.option(
+    "--audio",
+    "audio",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Answer the command spoken in this audio file (WAV, FLAC, MP3, OGG...; repeatable).",
+)
+@stt_model_option
+@stt_vocabulary_option
 @click.option("--yes", is_flag=True, help="Confirm every call that needs confirmation (scripts).")
 @click.pass_context
 def run(
@@ -102,21 +114,29 @@ def run(
     decline: bool,
     call_threshold: float,
     commands: tuple[str, ...],
+    audio: tuple[Path, ...],
+    stt_model: str | None,
+    stt_vocabulary: bool,
     yes: bool,
 ) -> None:
     """Speak (type) commands to devices; each becomes validated calls run on the device's simulator.
 
     Without a terminal, or with --command, commands come from the options or stdin (one per line,
     `/device NAME` lines swap) and results go out as JSON lines. Calls that need confirmation run
-    only when confirmed (interactively, or with --yes).
+    only when confirmed (interactively, or with --yes). With --audio, each file is recognized
+    first and its transcript answered like a typed command.
     """
+    clips = [(path, read_audio(path)) for path in audio]  # bad files fail before any model loads
+    recognizer = Recognizer(stt_model) if clips else None
     engine = load_engine(ctx, adapters_dir, devices, base, backend, constrain, quant, decline, call_threshold)
     for warning in engine.warnings:
         click.echo(f"warning: {warning}", err=True)
     engine.warm_up()
+    if recognizer is not None:
+        recognizer.warm_up()
     swap = engine.use(devices[0] if devices else engine.devices[0])
-    interactive = not commands and sys.stdin.isatty()
-    lines = commands or _stdin_lines(interactive)
+    interactive = not commands and not clips and sys.stdin.isatty()
+    lines = commands or ([] if clips else _stdin_lines(interactive))
     if interactive:
         click.echo(f"bijou {engine.backend.name}: devices {', '.join(engine.devices)}. {HELP}")
     for line in lines:
@@ -129,11 +149,22 @@ def run(
                 click.echo(f"Error: {exc}", err=True)
             else:
                 click.echo(json.dumps({"command": line, "error": str(exc)}, ensure_ascii=False))
+    for path, samples in clips:
+        try:
+            assert engine.active is not None
+            vocabulary = device_vocabulary(engine.active.device) if stt_vocabulary else None
+            heard = recognizer.transcribe(path, samples, vocabulary)
+            swap = _turn(engine, heard.text, swap, interactive, yes, heard)
+        except BijouError as exc:
+            click.echo(json.dumps({"audio": str(path), "error": str(exc)}, ensure_ascii=False))
 
 
-def _turn(engine: Engine, line: str, swap: float, interactive: bool, yes: bool) -> float:
-    """One line of input: a ``/`` command or a spoken command; the swap time the next record shows."""
-    if line.startswith("/"):
+def _turn(
+    engine: Engine, line: str, swap: float, interactive: bool, yes: bool, heard: Transcript | None = None
+) -> float:
+    """One line of input: a ``/`` command or a spoken command; the swap time the next record shows.
+    ``heard``: the recognizer's transcript when ``line`` came from audio."""
+    if line.startswith("/") and heard is None:
         word, _, arg = line.partition(" ")
         swapped = _control(engine, word, arg.strip(), interactive)
         return swap if swapped is None else swapped
@@ -142,6 +173,10 @@ def _turn(engine: Engine, line: str, swap: float, interactive: bool, yes: bool) 
     confirm = _ask if interactive else (lambda call: yes)
     outcomes = engine.execute(answer, confirm)
     record = turn_record(answer, outcomes, swap, engine.runtime(answer.device).state)
+    if heard is not None:
+        record["transcript"] = heard.text
+        record["audio_s"] = round(heard.audio_s, 2)
+        record["latency_ms"]["speech"] = round(1000 * heard.speech_s, 1)
     click.echo(_show(record, before) if interactive else json.dumps(record, ensure_ascii=False))
     return 0.0
 

@@ -10,6 +10,7 @@ import click
 from ..errors import BijouError
 from ..runtime.decoding import CALL_THRESHOLD
 from ..runtime.engine import BACKENDS
+from ..speech import VOCABULARY_PROMPT
 
 backend_option = click.option(
     "--backend",
@@ -69,3 +70,17 @@ def quant_option(func: Callable) -> Callable:
         show_default=True,
         help="llama.cpp backend: the base model's GGUF type (f16, q8_0, q4_k_m, ...).",
     )(func)
+
+
+stt_model_option = click.option(
+    "--stt-model",
+    default=None,
+    help="Speech model for audio: a faster-whisper model id or folder (default: the embedded Whisper base).",
+)
+
+stt_vocabulary_option = click.option(
+    "--stt-vocabulary/--no-stt-vocabulary",
+    default=VOCABULARY_PROMPT,
+    show_default=True,
+    help="Give the recognizer the active device's words (tools, values) as its prompt.",
+)

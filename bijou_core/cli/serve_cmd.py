@@ -15,6 +15,7 @@ from .runtime_options import (
     constrain_option,
     decline_option,
     quant_option,
+    stt_model_option,
 )
 
 
@@ -35,6 +36,7 @@ from .runtime_options import (
     help="Run the calls on the device simulators and return the results and device state; calls "
     "that need confirmation run only when the request says confirm: true.",
 )
+@stt_model_option
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -49,9 +51,11 @@ def serve(
     host: str,
     port: int,
     execute: bool,
+    stt_model: str | None,
 ) -> None:
     """Serve the devices over an OpenAI-compatible API (/v1/chat/completions: the device is the
-    model, the command the last user message, the calls tool_calls) with a playground page at /."""
+    model, the command the last user message, the calls tool_calls) with a playground page at /;
+    /v1/audio/transcriptions turns speech into text (voice extra)."""
     try:
         from ..serve import Service, create_app
         from ..serve.server import run_server
@@ -63,4 +67,4 @@ def serve(
     engine.warm_up()
     click.echo(f"bijou serve: {', '.join(engine.devices)} on {engine.backend.name}", err=True)
     click.echo(f"  playground http://{host}:{port}/  API http://{host}:{port}/v1", err=True)
-    run_server(create_app(Service(engine, execute)), host, port)
+    run_server(create_app(Service(engine, execute, stt_model)), host, port)

@@ -20,6 +20,24 @@ def _rate_cell(summary: dict[str, Any], metric: str) -> str:
     return f"{summary[metric]:.1f} ({interval[0]:.1f}–{interval[1]:.1f})"
 
 
+def _speech_rows(runs: list[dict[str, Any]]) -> list[str]:
+    """Spoken runs: the recognizer's word error rate and time, and audio to call."""
+    rows = {
+        "word error rate %, device-vocabulary prompt": lambda s: _cell(s["wer_with_vocabulary"]),
+        "word error rate %, no prompt": lambda s: _cell(s["wer_without_vocabulary"]),
+        "recognizer p50 / p95 ms": lambda s: (
+            f"{_cell(s['speech_ms']['p50'])} / {_cell(s['speech_ms']['p95'])}"
+        ),
+        "audio to call p50 / p95 ms": lambda s: (
+            f"{_cell(s['audio_to_call_ms']['p50'])} / {_cell(s['audio_to_call_ms']['p95'])}"
+        ),
+    }
+    return [
+        f"| {name} | " + " | ".join(cell(r["speech"]) if "speech" in r else "–" for r in runs) + " |"
+        for name, cell in rows.items()
+    ]
+
+
 def markdown_table(results: dict[str, Any]) -> str:
     """Runs side by side: one row per metric, then per-tool exact match."""
     runs = results["runs"]
@@ -43,6 +61,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         lines.append(
             f"| latency {q} ms | " + " | ".join(_cell(r["summary"]["latency_ms"][q]) for r in runs) + " |"
         )
+    if any("speech" in r for r in runs):
+        lines += _speech_rows(runs)
     if any("interval_95" in r["summary"] for r in runs):  # summaries made before intervals have none
         lines += ["", "In brackets: the 95% Wilson interval of each rate over these commands."]
     tools = sorted({t for r in runs for t in r["summary"]["per_tool"]})

@@ -13,26 +13,36 @@ from ..errors import BijouError
 from ..models import DEFAULT_MODEL
 from ..runtime.decoding import CALL_THRESHOLD
 from ..runtime.engine import Engine
+from ..speech import Recognizer
 from ..train.manifest import read_manifest
 from .metrics import score_example, summarize
+from .spoken import SpeechSetup, hear, speech_summary
 
 
 def evaluate_run(
-    engine: Engine, device: Device, records: list[Record], adapter: bool, label: str
+    engine: Engine,
+    device: Device,
+    records: list[Record],
+    adapter: bool,
+    label: str,
+    heard: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """One run over ``records``: every example keeps query, expected, predicted, raw text, latency."""
+    """One run over ``records``: every example keeps query, expected, predicted, raw text, latency.
+    ``heard``: per record, what a recognizer made of it (its ``transcript`` is then the command)."""
     engine.use(device.name, adapter)
     assert engine.active is not None
     examples = []
     with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
         task = progress.add_task(f"{device.name} {label}", total=len(records))
-        for record in records:
-            answer = engine.answer(record.query)
+        for i, record in enumerate(records):
+            spoken = heard[i] if heard else {}
+            answer = engine.answer(spoken.get("transcript", record.query))
             gen = answer.generation
             verdict = score_example(record.answers, gen.text, device.validator, device.eval_rules)
             examples.append(
                 {
                     "query": record.query,
+                    **spoken,
                     "expected": record.answers,
                     "text": gen.text,
                     "declined": gen.declined,
@@ -69,11 +79,13 @@ def evaluate_device(
     constrain: bool = True,
     decline: bool = True,
     call_threshold: float = CALL_THRESHOLD,
+    speech: SpeechSetup | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``device`` on its eval set (or ``dataset``): base, base+adapter, or both side by side,
     through the runtime engine (``backend``; calls constrained to the device's tools unless not
     ``constrain``, no call where the grammar masks the model's choice if ``decline``, nor where the
-    model gives a call less than ``call_threshold`` probability)."""
+    model gives a call less than ``call_threshold`` probability). With ``speech``, each run is
+    followed by the same commands spoken in each voice and recognized."""
     records = load_records(dataset, device.validator) if dataset else device.eval_set
     records = records[:limit] if limit else records
     if not records:
@@ -86,11 +98,18 @@ def evaluate_device(
     engine = Engine.load(
         adapters, base_name, backend, [device], constrain, decline=decline, call_threshold=call_threshold
     )
+    recognizer = Recognizer(speech.stt_model) if speech else None
+    if recognizer:
+        recognizer.warm_up()
     runs = []
-    if adapter is None or compare:
-        runs.append(evaluate_run(engine, device, records, False, "base"))
-    if adapter is not None:
-        runs.append(evaluate_run(engine, device, records, True, "base+adapter"))
+    for use_adapter in ([False] if adapter is None or compare else []) + ([True] if adapter else []):
+        label = "base+adapter" if use_adapter else "base"
+        runs.append(evaluate_run(engine, device, records, use_adapter, label))
+        for voice in speech.voices if speech else ():
+            heard = hear(recognizer, device, records, voice, speech.vocabulary)
+            run = evaluate_run(engine, device, records, use_adapter, f"{label}, spoken ({voice})", heard)
+            run["speech"] = speech_summary(recognizer, records, heard, run, voice, speech)
+            runs.append(run)
     return {
         "device": device.name,
         "device_version": device.version,

@@ -5,6 +5,7 @@
 ``GET /health``                ``{"status": "ok", ...}`` once the model is loaded
 ``GET /v1/models``             one model per device (``x_bijou``: adapter, base, tools)
 ``POST /v1/chat/completions``  a command -> the device's ``tool_calls`` (see :mod:`.responses`)
+``POST /v1/audio/transcriptions``  a multipart ``file`` of speech -> ``{"text"}`` (OpenAI's API)
 ``POST /v1/load_lora_adapter``  ``{"lora_name", "lora_path"}``: one more adapter, no restart
 ``POST /v1/unload_lora_adapter``  ``{"lora_name"}``: its device falls back to the bare base
 =============================  ===========================================================
@@ -21,8 +22,9 @@ from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from .. import __version__
@@ -32,6 +34,7 @@ from .responses import completion, stream
 from .service import Service
 
 MAX_BODY_BYTES = 1 << 20  # a request with every tool of a device is a few kB
+MAX_AUDIO_BYTES = 25 << 20  # OpenAI's limit for an audio file
 
 
 async def _json_body(request: Request, limit: int) -> Any:
@@ -102,6 +105,25 @@ def create_app(service: Service, max_body_bytes: int = MAX_BODY_BYTES) -> FastAP
             include_usage = bool(chat_request.stream_options and chat_request.stream_options.include_usage)
             return StreamingResponse(stream(turn, created, include_usage), media_type="text/event-stream")
         return completion(turn, created)
+
+    @app.post("/v1/audio/transcriptions")
+    async def transcriptions(request: Request) -> Any:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_AUDIO_BYTES:
+            raise ApiError(413, f"the audio is {declared} bytes; at most {MAX_AUDIO_BYTES} are accepted")
+        try:
+            form = await request.form()
+        except Exception as exc:  # not multipart, or a malformed form
+            raise ApiError(400, f"expected a multipart form with the audio as 'file': {exc}") from None
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ApiError(400, "expected a multipart form with the audio as 'file'", param="file")
+        response_format = form.get("response_format", "json")
+        if response_format not in ("json", "text"):
+            raise ApiError(400, "response_format: expected 'json' or 'text'", param="response_format")
+        audio = await upload.read()
+        text = await run_in_threadpool(service.transcribe, upload.filename or "audio.wav", audio)
+        return PlainTextResponse(text) if response_format == "text" else {"text": text}
 
     @app.post("/v1/load_lora_adapter")
     async def load_adapter(request: Request) -> dict[str, Any]:

@@ -11,6 +11,7 @@ health never waits for the model.
 from __future__ import annotations
 
 import copy
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ..devices import Device
 from ..errors import BijouError
 from ..runtime.engine import Answer, Engine
 from ..runtime.grammar import Choice
+from ..speech import Recognizer
 from .errors import ApiError
 from .requests import ChatRequest
 
@@ -43,10 +45,13 @@ class Turn:
 class Service:
     """``engine`` behind the API; with ``execute``, calls run on the device simulators."""
 
-    def __init__(self, engine: Engine, execute: bool = False):
+    def __init__(self, engine: Engine, execute: bool = False, stt_model: str | None = None):
         self.engine = engine
         self.execute = execute
+        self.stt_model = stt_model
         self.lock = threading.Lock()
+        self.speech_lock = threading.Lock()  # the recognizer: loaded on the first audio, one at a time
+        self._recognizer: Recognizer | None = None
         self.started = int(time.time())
         self._catalog: dict[str, tuple[Device, str | None]] = {}
         self._take_catalog()
@@ -140,3 +145,16 @@ class Service:
             device = self.engine.unload_adapter(name)
             self._take_catalog()
         return {"status": "unloaded", "lora_name": name, "model": device.name}
+
+    def transcribe(self, filename: str, audio: bytes) -> str:
+        """The words spoken in an uploaded audio file (400 on audio that cannot be recognized)."""
+        name = Path(filename).name or "audio.wav"
+        with tempfile.TemporaryDirectory(prefix="bijou-audio-") as folder, self.speech_lock:
+            path = Path(folder) / name
+            path.write_bytes(audio)
+            try:
+                if self._recognizer is None:
+                    self._recognizer = Recognizer(self.stt_model)
+                return self._recognizer.transcribe(path).text
+            except BijouError as exc:
+                raise ApiError(400, str(exc).replace(f"{folder}/", ""), param="file") from None

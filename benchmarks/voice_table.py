@@ -1,0 +1,77 @@
+"""Summarize benchmarks/voice/DEVICE.json (``bijou devices eval --speech`` results) into
+benchmarks/voice.md: typed against spoken accuracy, the recognizer's word error rate with and
+without the device-vocabulary prompt, and its latency on 2-4 s commands against the whole
+audio-to-call time."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import sys
+from datetime import date
+from pathlib import Path
+
+from bijou_core.evaluate.metrics import percentile
+from bijou_core.files import atomic_writer
+
+HERE = Path(__file__).parent
+
+
+def cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def rows(device: str, results: dict) -> list[str]:
+    typed = next(r for r in results["runs"] if "speech" not in r)
+    out = []
+    for run in (r for r in results["runs"] if "speech" in r):
+        s, t = run["summary"], typed["summary"]
+        sp = run["speech"]
+        short = [e for e in run["examples"] if e["audio_s"] and 2 <= e["audio_s"] <= 4]
+        speech = [e["speech_ms"] for e in short]
+        whole = [e["speech_ms"] + e["latency_ms"] for e in short]
+        share = statistics.median(e["speech_ms"] / (e["speech_ms"] + e["latency_ms"]) for e in short)
+        prompt = "device words" if sp["vocabulary_prompt"] else "none"
+        out.append(
+            f"| {device} | {sp['voice']} | {prompt} | {t['function_match']:.1f} / {t['exact_match']:.1f} | "
+            f"{s['function_match']:.1f} / {s['exact_match']:.1f} | "
+            f"{s['exact_match'] - t['exact_match']:+.1f} | {s['schema_valid']:.1f} | "
+            f"{sp['wer_without_vocabulary']:.1f} | {sp['wer_with_vocabulary']:.1f} | {len(short)} | "
+            f"{percentile(speech, 50):.0f} / {percentile(speech, 95):.0f} | "
+            f"{percentile(whole, 50):.0f} / {percentile(whole, 95):.0f} | {100 * share:.0f}% |"
+        )
+    return out
+
+
+def main(folder: Path = HERE / "voice", target: Path = HERE / "voice.md") -> None:
+    lines = [
+        "# Voice in: spoken eval commands, recognized, answered",
+        "",
+        f"`benchmarks/voice.sh ADAPTERS_DIR` on {date.today()}, {cpu()}, 2 cores, nothing else running;",
+        "the default adapters (`bijou devices train DEVICE`, this round's recipe), transformers backend,",
+        "constrained decoding. Each plugin's eval set typed, then spoken by espeak-ng in two voices",
+        "(`en-us` at 160 words/min, `en-gb+f3` at 140) and recognized by the embedded Whisper base",
+        "(faster-whisper, int8, greedy, VAD trimming, warm model), with no prompt and with the device's",
+        "words (tool names, enum values) as its prompt (`--stt-vocabulary`). Function / exact match %;",
+        "WER: the recognizer's word error rate % on the words the model is given (numbers as digits,",
+        "lowercase, no punctuation), measured both ways in every run. Latency over",
+        "the commands whose audio is 2-4 s long: recognizer, whole audio to call (recognizer + model),",
+        "and the recognizer's median share of it. Per-example transcripts: `benchmarks/voice/*.json`.",
+        "",
+        "| device | voice | recognizer prompt | typed | spoken | exact Δ | schema-valid % | WER "
+        "| WER, vocabulary prompt | 2-4 s commands | recognizer p50 / p95 ms "
+        "| audio to call p50 / p95 ms | recognizer share |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for path in sorted(folder.glob("**/*.json"), key=lambda p: (p.stem, p.parent != folder)):
+        lines += rows(path.stem, json.loads(path.read_text()))
+    with atomic_writer(target) as out:
+        out.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main(*(Path(a) for a in sys.argv[1:]))

@@ -1,0 +1,162 @@
+"""Voice in: ``bijou run --audio`` recognizes a real WAV with the embedded Whisper base, then answers
+its transcript like a typed command; bad audio is one clear line before any model loads."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import wave
+from pathlib import Path
+
+import pytest
+import toy_fan
+import toy_plugin
+from click.testing import CliRunner
+from tiny_adapters import write_random_adapters
+
+from bijou_core.cli import main
+from bijou_core.devices import DeviceRegistry
+from bijou_core.plugins import Plugins
+from bijou_core.runtime.engine import Engine
+from bijou_core.serve import Service, create_app
+from bijou_core.serve.server import BackgroundServer
+from bijou_core.speech import comparable_words, word_error_rate
+
+pytest.importorskip("faster_whisper", reason="voice input needs the voice extra")
+
+SPOKEN = Path(__file__).parent / "data" / "voice" / "fan-speed-two.wav"  # espeak-ng, 16 kHz mono
+
+
+@pytest.fixture(scope="module")
+def home() -> DeviceRegistry:
+    plugins = Plugins()
+    plugins.register(toy_plugin, "lamp", package="toy-lamp", version="1.2.3")
+    plugins.register(toy_fan, "fan", package="toy-fan", version="0.1.0")
+    return DeviceRegistry(plugins)
+
+
+@pytest.fixture(scope="module")
+def adapters_dir(tmp_path_factory, tiny_model_dir, home):
+    return write_random_adapters(tmp_path_factory.mktemp("adapters"), tiny_model_dir, home, ["fan"])
+
+
+@pytest.fixture
+def run(monkeypatch, home, adapters_dir, bijou_cache):
+    monkeypatch.setattr("bijou_core.cli.devices.load_registry", lambda: home)
+
+    def invoke(*args: str):
+        base = ["run", "--adapters-dir", str(adapters_dir), "--backend", "transformers", "--device", "fan"]
+        return CliRunner().invoke(main, [*base, *args])
+
+    return invoke
+
+
+@pytest.mark.slow
+def test_a_spoken_command_is_recognized_and_answered_like_typed_text(run, home, bijou_cache):
+    result = run("--audio", str(SPOKEN), "--audio", str(SPOKEN))
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 2
+    for record in records:
+        heard = record["transcript"].lower()
+        assert "fan" in heard and "speed" in heard and ("2" in heard or "two" in heard), heard
+        assert record["command"] == record["transcript"]  # the recognizer's text is the command
+        assert record["device"] == "fan" and record["valid"]
+        assert home.get("fan").validator.is_valid(record["calls"])
+        assert record["latency_ms"]["speech"] > 0 and record["latency_ms"]["prefill"] > 0
+        assert 2.0 < record["audio_s"] < 3.5
+    assert (bijou_cache / "whisper-base" / "model.bin").stat().st_size == 145_217_532
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _silence(path: Path) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16_000)
+        out.writeframes(b"\0\0" * 16_000)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: tmp / "absent.wav", "no such audio file"),
+        (lambda tmp: shutil.copy(SPOKEN, tmp / "command.txt"), "unsupported audio format '.txt'"),
+        (lambda tmp: _write(tmp / "broken.wav", b"RIFF\0\0\0\0WAVEjunk" * 64), "not readable as audio"),
+        (lambda tmp: _silence(tmp / "quiet.wav"), "silence (no sound above -50 dBFS)"),
+    ],
+    ids=["missing", "unsupported", "corrupt", "silence"],
+)
+def test_bad_audio_is_one_clear_line_naming_the_file(run, tmp_path, make, message):
+    path = Path(make(tmp_path))
+    result = run("--audio", str(path))
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {path}: ") and result.output.count("\n") == 1
+    assert message in result.output
+
+
+@pytest.fixture
+def espeak_ng() -> None:
+    if shutil.which("espeak-ng") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("espeak-ng is missing in CI: .ci/run installs Debian's espeak-ng")
+        pytest.skip("espeak-ng is missing: apt-get install espeak-ng (CI installs it and runs this test)")
+
+
+@pytest.mark.slow
+def test_eval_speech_scores_spoken_commands_and_keeps_every_transcript(
+    espeak_ng, monkeypatch, home, adapters_dir, bijou_cache, tmp_path
+):
+    monkeypatch.setattr("bijou_core.cli.devices.load_registry", lambda: home)
+    output = tmp_path / "results.json"
+    args = ["devices", "eval", "fan", "--adapter", str(adapters_dir / "fan"), "--speech"]
+    args += ["--voice", "en-us:150", "--output", str(output)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    typed, spoken = json.loads(output.read_text())["runs"]
+    assert typed["name"] == "base+adapter" and spoken["name"] == "base+adapter, spoken (en-us:150)"
+    said = [e["query"] for e in typed["examples"]]
+    assert [e["query"] for e in spoken["examples"]] == said == ["fan to two", "is it raining"]
+    heard = [comparable_words(e["transcript"]) for e in spoken["examples"]]
+    assert heard[0].endswith("2") and heard[1].endswith("raining"), heard  # espeak: "fanta 2"
+    assert all(e["transcript_with_vocabulary"] for e in spoken["examples"])  # measured both ways
+    assert spoken["speech"]["wer_without_vocabulary"] == round(
+        word_error_rate(said, [e["transcript"] for e in spoken["examples"]]), 1
+    )
+    assert spoken["speech"]["speech_ms"]["p50"] > 0 and spoken["summary"]["examples"] == 2
+    assert "word error rate %, no prompt" in result.output
+
+
+def test_transcripts_are_compared_on_the_words_the_model_is_given():
+    assert comparable_words("Set it to 65%, please!") == comparable_words(
+        "set it to sixty five percent please"
+    )
+    assert word_error_rate(["turn it up"], ["Turn it up."]) == 0
+    assert word_error_rate(["turn it up"], ["burn it up"]) == pytest.approx(100 / 3)
+
+
+@pytest.mark.slow
+def test_serve_transcribes_audio_for_the_openai_client(adapters_dir, home, bijou_cache, tmp_path):
+    openai = pytest.importorskip("openai")
+    engine = Engine.load({"fan": adapters_dir / "fan"}, registry=home)
+    with BackgroundServer(create_app(Service(engine))) as running:
+        client = openai.OpenAI(base_url=f"{running.url}/v1", api_key="unused", max_retries=0)
+        with SPOKEN.open("rb") as audio:
+            heard = client.audio.transcriptions.create(model="whisper-base", file=audio).text
+        assert comparable_words(heard).startswith("turn the fan on at speed 2"), heard
+        with SPOKEN.open("rb") as audio:
+            text = client.audio.transcriptions.create(
+                model="whisper-base", file=audio, response_format="text"
+            )
+        assert text.strip() == heard
+        quiet = _silence(tmp_path / "quiet.wav").open("rb")
+        with quiet, pytest.raises(openai.BadRequestError, match=r"quiet.wav: silence \(no sound above"):
+            client.audio.transcriptions.create(model="whisper-base", file=quiet)
+        with pytest.raises(openai.BadRequestError, match="expected a multipart form"):
+            client.post("/audio/transcriptions", body={"file": "x"}, cast_to=object)

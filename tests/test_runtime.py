@@ -10,16 +10,13 @@ import json
 import shutil
 
 import pytest
-import toy_fan
-import toy_plugin
 from click.testing import CliRunner
 from tiny_adapters import write_random_adapters
 
 from bijou_core.calls import dumps
 from bijou_core.cli import main
-from bijou_core.devices import DeviceRegistry, load_registry
+from bijou_core.devices import load_registry
 from bijou_core.errors import BijouError
-from bijou_core.plugins import Plugins
 from bijou_core.prompt import PromptFormat
 from bijou_core.runtime.decoding import generate
 from bijou_core.runtime.engine import Answer, Engine
@@ -27,14 +24,6 @@ from bijou_core.runtime.grammar import Vocabulary
 from bijou_core.train.manifest import read_manifest, write_manifest
 
 QUERIES = {"lamp": ["kill the lights", "brightness to seventy"], "fan": ["fan on two", "stop swinging"]}
-
-
-@pytest.fixture(scope="module")
-def home() -> DeviceRegistry:
-    plugins = Plugins()
-    plugins.register(toy_plugin, "lamp", package="toy-lamp", version="1.2.3")
-    plugins.register(toy_fan, "fan", package="toy-fan", version="0.1.0")
-    return DeviceRegistry(plugins)
 
 
 @pytest.fixture(scope="module")

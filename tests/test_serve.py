@@ -12,13 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import toy_fan
-import toy_plugin
 from scripted_backend import scripted_engine
 from tiny_adapters import write_random_adapters
 
 from bijou_core.devices import DeviceRegistry, load_registry
-from bijou_core.plugins import Plugins
 from bijou_core.runtime.engine import Engine
 from bijou_core.serve import Service, create_app
 from bijou_core.serve.server import BackgroundServer
@@ -282,14 +279,6 @@ def test_malformed_and_oversized_bodies_and_unknown_routes(server, client):
 
 
 # ---------------------------------------------------------------- the tiny random models
-
-
-@pytest.fixture(scope="module")
-def home() -> DeviceRegistry:
-    plugins = Plugins()
-    plugins.register(toy_plugin, "lamp", package="toy-lamp", version="1.2.3")
-    plugins.register(toy_fan, "fan", package="toy-fan", version="0.1.0")
-    return DeviceRegistry(plugins)
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,10 @@ import wave
 from pathlib import Path
 
 import pytest
-import toy_fan
-import toy_plugin
 from click.testing import CliRunner
 from tiny_adapters import write_random_adapters
 
 from bijou_core.cli import main
-from bijou_core.devices import DeviceRegistry
-from bijou_core.plugins import Plugins
 from bijou_core.runtime.engine import Engine
 from bijou_core.serve import Service, create_app
 from bijou_core.serve.server import BackgroundServer
@@ -26,14 +22,6 @@ from bijou_core.speech import comparable_words, word_error_rate
 pytest.importorskip("faster_whisper", reason="voice input needs the voice extra")
 
 SPOKEN = Path(__file__).parent / "data" / "voice" / "fan-speed-two.wav"  # espeak-ng, 16 kHz mono
-
-
-@pytest.fixture(scope="module")
-def home() -> DeviceRegistry:
-    plugins = Plugins()
-    plugins.register(toy_plugin, "lamp", package="toy-lamp", version="1.2.3")
-    plugins.register(toy_fan, "fan", package="toy-fan", version="0.1.0")
-    return DeviceRegistry(plugins)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from test_runtime import adapters_dir, home, home_cli, load  # noqa: F401 - fixtures
+from test_runtime import adapters_dir, home_cli, load  # noqa: F401 - fixtures
 
 from bijou_core.cli import main
 from bijou_core.prompt import TURNS

@@ -54,7 +54,7 @@ class ScriptedBackend:
     def start(self, prefix: list[int]) -> None:
         self.seen = list(prefix)
 
-    def feed(self, ids: list[int]) -> Any:
+    def feed(self, ids: list[int], rows: int = 1) -> Any:
         import torch
 
         self.seen += ids
@@ -63,8 +63,10 @@ class ScriptedBackend:
         wanted = self.answers.get(self.active or "", {}).get(command, "[]")
         target = self.tokenize(wanted) + [self.tokenizer.convert_tokens_to_ids(CHATML_END)]
         written = len(self.seen) - len(self.tokenize(prompt + ASSISTANT))
-        logits = torch.zeros(len(self.tokenizer))
-        logits[target[min(written, len(target) - 1)]] = 20.0  # sure of it (see the call threshold)
+        logits = torch.zeros(rows, len(self.tokenizer))
+        for row in range(rows):  # the row after the token ``rows - 1 - row`` from the end
+            at = written - (rows - 1 - row)
+            logits[row, target[min(max(at, 0), len(target) - 1)]] = 20.0  # sure of it (call threshold)
         return logits
 
     def truncate(self, length: int) -> None:

@@ -204,7 +204,7 @@ def test_a_gemma_adapter_runs_on_llama_cpp_as_on_transformers(gemma_adapter, lam
             engine.use("lamp")
             n = len(engine.backend.tokenize(prefix))
             engine.backend.start(ids[:n])
-            scores.append(engine.backend.feed(ids[n:]))
+            scores.append(engine.backend.feed(ids[n:])[0])
         # near ties in a random model: close scores (measured 0.995), not the same argmax, are the witness
         assert torch.nn.functional.cosine_similarity(scores[0], scores[1], dim=0) > 0.99
         answer = llama.answer(query)  # constrained: the grammar over the 262,144-token vocabulary

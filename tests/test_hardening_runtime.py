@@ -73,7 +73,7 @@ def test_finding_02_typed_chat_markers_are_text_not_control_tokens(adapters_dir,
     assert len(start) == len(end) == 1  # the markers are single special tokens of this vocabulary
     fed: list[int] = []
     feed = model.feed
-    model.feed = lambda ids: (fed.extend(ids), feed(ids))[1]
+    model.feed = lambda ids, rows=1: (fed.extend(ids), feed(ids, rows))[1]
 
     def prompt_tokens(query: str) -> list[int]:
         fed.clear()

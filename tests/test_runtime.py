@@ -105,12 +105,14 @@ class ScriptedModel:
     def start(self, prefix):
         self.seen = list(prefix)
 
-    def feed(self, ids):
+    def feed(self, ids, rows=1):
         import torch
 
         self.seen += ids
-        logits = torch.zeros(self.tokenizer.vocab_size + 1)
-        logits[self.target[min(len(self.seen) - self.prompt_len, len(self.target) - 1)]] = 1.0
+        logits = torch.zeros(rows, self.tokenizer.vocab_size + 1)
+        for row in range(rows):
+            written = len(self.seen) - (rows - 1 - row) - self.prompt_len
+            logits[row, self.target[min(written, len(self.target) - 1)]] = 1.0
         return logits
 
     def truncate(self, length):
@@ -138,6 +140,43 @@ def test_forced_text_is_fed_in_the_token_split_of_training(embedded_tokenizer_di
         assert model.seen == model.tokenize(prompt + answer)[: len(model.seen)], record.query
         forced_total += gen.forced_tokens
     assert forced_total > 0
+
+
+def test_guessing_the_users_words_ahead_keeps_the_answer_and_saves_model_calls(embedded_tokenizer_dir):
+    """Prompt lookup feeds the user's words (and the usual ending) ahead of the model: every answer
+    stays the greedy one, in the token split of training, and answers that copy the user's words
+    (omi's memories, searches and to-dos) take fewer model calls."""
+    from transformers import AutoTokenizer
+
+    from bijou_core.runtime.engine import _user_span
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    vocabulary = Vocabulary.from_hf(tokenizer, len(tokenizer))
+    calls = {0: 0, 8: 0}
+    kept = 0
+    device = load_registry().get("omi")
+    fmt = PromptFormat.for_tokenizer(tokenizer, "compact", device.name)
+    grammar = vocabulary.grammar(device.tools)
+    for record in device.eval_set:
+        answer = dumps(record.answers)
+        prompt = fmt.prompt(tokenizer, device.tools, record.query)
+        user = _user_span(fmt, tokenizer, device.tools, record.query, prompt)
+        for draft in calls:
+            model = ScriptedModel(tokenizer, answer)
+            model.prompt_len = len(model.tokenize(prompt))
+            gen = generate(
+                model,
+                prompt,
+                fmt.shared_prefix(device.tools),
+                grammar.matcher(),
+                user=user,
+                draft_tokens=draft,
+            )
+            assert gen.text == answer, record.query
+            assert model.seen == model.tokenize(prompt + answer)[: len(model.seen)], record.query
+            calls[draft] += len(gen.passes)
+            kept += gen.kept
+    assert kept > 50 and calls[8] < 0.85 * calls[0]
 
 
 def test_a_value_the_tools_do_not_allow_gets_no_call_instead_of_a_forced_one(embedded_tokenizer_dir):
@@ -177,11 +216,12 @@ def test_a_call_the_model_is_unsure_of_becomes_no_call_below_the_threshold(embed
     answer = '[{"name": "adjust_volume", "arguments": {"direction": "up"}}]'
 
     class Unsure(ScriptedModel):
-        def feed(self, ids):
-            logits = super().feed(ids) * 40.0 - 20.0
+        def feed(self, ids, rows=1):
+            logits = super().feed(ids, rows) * 40.0 - 20.0
             brace, close = self.tokenize('[{"')[-1], self.tokenize("[]")[-1]
-            if logits[brace] > 0:  # the first choice: a call, or the list closed at once
-                logits[brace], logits[close] = math.log(0.6), math.log(0.4)
+            for row in logits:
+                if row[brace] > 0:  # the first choice: a call, or the list closed at once
+                    row[brace], row[close] = math.log(0.6), math.log(0.4)
             return logits
 
     model = Unsure(tokenizer, answer)
@@ -272,6 +312,30 @@ def test_the_cached_prompt_prefix_gives_the_same_answer(adapters_dir, home):
     full = generate(engine.backend, prompt, None)
     assert cached.cached_tokens == len(engine.backend.tokenize(prefix)) > 0 and full.cached_tokens == 0
     assert cached.text == again.text == full.text
+
+
+def assert_scores_per_row_match_one_at_a_time(engine, query: str) -> None:
+    """Several tokens fed in one call give, row by row, the scores of feeding them one at a time
+    (what guessing the user's words ahead relies on)."""
+    import torch
+
+    fmt: PromptFormat = engine.active.fmt
+    tools = engine.active.device.tools
+    backend = engine.backend
+    prefix = backend.tokenize(fmt.shared_prefix(tools))
+    rest = backend.tokenize(fmt.prompt(None, tools, query))[len(prefix) :]
+    backend.start(prefix)
+    together = backend.feed(rest, 4)
+    backend.truncate(len(prefix) + len(rest) - 4)
+    alone = torch.cat([backend.feed([token]) for token in rest[-4:]])
+    assert together.shape == alone.shape == (4, together.shape[1])
+    assert torch.allclose(together, alone, atol=1e-2 * float(alone.abs().max()))
+
+
+def test_scores_of_tokens_fed_together_match_one_at_a_time(adapters_dir, home):
+    engine = load(adapters_dir, home, constrain=False)
+    engine.use("lamp")
+    assert_scores_per_row_match_one_at_a_time(engine, "dim the lights to forty percent")
 
 
 def test_calls_run_on_the_device_only_when_valid_and_confirmed(adapters_dir, home):
@@ -385,6 +449,8 @@ def test_llama_cpp_swaps_in_place_and_constrains(adapters_dir, home, tiny_model_
         for query in queries:
             answer = constrained.answer(query)
             assert answer.valid and home.get(device).validator.is_valid(answer.calls), answer.text
+    constrained.use("lamp")
+    assert_scores_per_row_match_one_at_a_time(constrained, "dim the lights to forty percent")
 
 
 # ---------------------------------------------------------------- bijou bench

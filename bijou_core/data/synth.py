@@ -50,9 +50,13 @@ OMITTED = object()
 NO_TOOL_SHARE = 0.25
 MULTI_SHARE = 0.1
 # Small talk from bijou's device-independent bank (greetings, thanks, hesitations, retractions,
-# chatter), answered [] like the device's own no-tool commands; and the share of all records
-# rewritten as speech transcripts (fillers, restarts, no case or punctuation): benchmarks/blind/.
-SMALL_TALK_SHARE = 0.1
+# chatter, speech overheard from the wearer's talk with others), answered [] like the device's own
+# no-tool commands; and the share of all records rewritten as speech transcripts (fillers,
+# restarts, no case or punctuation): benchmarks/blind/levers.md.
+SMALL_TALK_SHARE = 0.15
+# Of the small-talk records, a quarter are retractions; up to this point of the draw, the rest are
+# overheard speech composed from templates, beyond it lines of the flat bank.
+OVERHEARD_SHARE = 0.625
 SPEECH_SHARE = 0.25
 
 
@@ -391,18 +395,20 @@ class TemplateSet:
             yield self.decorate(rng.choice(self.no_tool), rng), []
 
     def _small_talk(self, tools: list[str], rng: random.Random) -> Iterator[tuple[str, list]]:
-        """Utterances from the small-talk bank (now and then with an opener or a closer), and
-        retractions: the start of one of the device's commands taken back ("turn the ... never
-        mind"). A bank utterance that one of the device's phrasings can produce is skipped."""
+        """Utterances from the small-talk bank or composed overheard speech (now and then with an
+        opener or a closer), and retractions: the start of one of the device's commands taken back
+        ("turn the ... never mind"). Small talk one of the device's phrasings can produce is
+        skipped."""
         bank = small_talk()
         patterns = [p for p, _ in phrasing_patterns(self)]
         while True:
-            if tools and rng.random() < 0.25:
+            draw = rng.random()
+            if tools and draw < 0.25:
                 words = self._single(rng.choice(tools), rng)[0].split()
                 cut = rng.randint(1, max(1, len(words) - 1)) if rng.random() < 0.8 else len(words)
                 yield f"{' '.join(words[:cut])} {rng.choice(bank.retraction_tails)}", []
                 continue
-            text = rng.choice(bank.utterances)
+            text = bank.overheard(rng) if draw < OVERHEARD_SHARE else rng.choice(bank.utterances)
             if rng.random() < 0.25:
                 text = f"{rng.choice(bank.openers)} {text}"
             if rng.random() < 0.15:

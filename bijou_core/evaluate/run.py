@@ -56,6 +56,10 @@ def evaluate_run(
                     "cached_tokens": gen.cached_tokens,
                     "new_tokens": gen.new_tokens,
                     "forced_tokens": gen.forced_tokens,
+                    "passes": [[n, round(1000 * t, 2)] for n, t in gen.passes],  # tokens fed, ms
+                    "grammar_ms": round(1000 * gen.grammar_s, 2),
+                    "drafted_tokens": gen.drafted,
+                    "kept_tokens": gen.kept,
                 }
             )
             progress.advance(task)

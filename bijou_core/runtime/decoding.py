@@ -20,7 +20,12 @@ the model and forget tokens. The loop does the rest the same way for both:
   would force (``next_track``);
 - at the model's first choice between no call (``[]``) and a call, the probability it gives the
   call (``p_call``) is kept; below ``call_threshold`` the answer is no call: an always-listening
-  device acts only on what its model is sure is a command (``benchmarks/blind/levers.md``).
+  device acts only on what its model is sure is a command (``benchmarks/blind/levers.md``);
+- with ``draft_tokens``, text the model is likely to copy from the user's words (a message, a
+  search, a number) is guessed by prompt lookup: the user's tokens that followed the answer's last
+  token(s) are fed along with that token in one model call, and kept as far as the model, under the
+  grammar, would have chosen them itself. The answer is the same greedy answer; only the number
+  of model calls shrinks (``benchmarks/latency.md``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,11 @@ MAX_NEW_TOKENS = 256  # an answer's budget: a few calls
 # The least probability of a call, at the model's first choice between [] and a call, for the
 # answer to be a call (chosen on the blind dev sets: benchmarks/blind/levers.md).
 CALL_THRESHOLD = 0.6
+# At most this many of the user's tokens are guessed ahead in one model call (0: no guessing).
+DRAFT_TOKENS = 8
+# After the user's words a string value copies, a guess of how the answer most often ends: the
+# value, its call and the list closed.
+CLOSE = '"}}]'
 
 
 class TooLong(BijouError):
@@ -58,8 +68,9 @@ class Backend(Protocol):
     def start(self, prefix: list[int]) -> None:
         """Make the model's state hold exactly ``prefix`` (restored from cache where possible)."""
 
-    def feed(self, ids: list[int]) -> Any:
-        """Run ``ids`` after the current state; the next-token scores (1-D float32 torch tensor)."""
+    def feed(self, ids: list[int], rows: int = 1) -> Any:
+        """Run ``ids`` after the current state; the next-token scores after each of the last
+        ``rows`` of them (a ``rows`` x vocabulary float32 torch tensor)."""
 
     def truncate(self, length: int) -> None:
         """Forget every position from ``length`` on."""
@@ -79,6 +90,10 @@ class Generation:
     declined: str | None = None  # the model's text up to the choice the grammar masked
     p_call: float | None = None  # the model's probability of a call at its first choice
     unsure: bool = False  # no call, as p_call was below the threshold
+    passes: tuple[tuple[int, float], ...] = ()  # (tokens fed, seconds) of each model call, prefill first
+    grammar_s: float = 0.0  # seconds spent masking scores and working out forced text
+    drafted: int = 0  # tokens guessed from the user's words and fed ahead
+    kept: int = 0  # of them, the ones the model chose itself
 
     @property
     def seconds(self) -> float:
@@ -138,11 +153,13 @@ def generate(
     decline: bool = False,
     call_threshold: float = 0.0,
     user: tuple[int, int] | None = None,
+    draft_tokens: int = 0,
 ) -> Generation:
     """Greedy decoding of ``prompt`` (whose first characters are ``prefix``, kept cached; ``user``
     spans the user's text in it); with ``matcher`` and ``decline``, no call when the grammar masks
     the model's first choice; with ``matcher``, no call when the model gives a call less than
-    ``call_threshold`` probability. Raises :class:`TooLong` when the prompt leaves
+    ``call_threshold`` probability; with ``draft_tokens``, up to that many of the user's tokens
+    guessed ahead per model call. Raises :class:`TooLong` when the prompt leaves
     ``max_new_tokens`` no room in the backend's context."""
     import torch
 
@@ -157,37 +174,61 @@ def generate(
     prefix_ids = backend.tokenize(prefix) if prefix else []
     if ids[: len(prefix_ids)] != prefix_ids:  # the prefix does not end on a token boundary
         prefix_ids = []
+    words = prompt[user[0] : user[1]] if user and draft_tokens else ""
+    source = backend.tokenize(words, special=False) if words else []
     backend.start(prefix_ids)
-    fed = len(prefix_ids)  # positions the model has seen
+    seen = list(prefix_ids)  # the tokens the model's state holds
+    rows: dict[int, Any] = {}  # the model's scores after the first n tokens of ``seen``, by n
     out: list[int] = []
-    forced_tokens = 0
+    forced_tokens = drafted = kept = 0
+    passes: list[tuple[int, float]] = []
+    grammar_s = 0.0
     prefill = None
     declined = None
     p_call = None
     while True:
-        if matcher is not None and (forced := matcher.forced()):
-            new = _forced_tokens(backend, matcher, out, forced)
-            keep = _common_prefix(out, new)
-            forced_tokens += len(new) - keep
-            out = new
-            if fed > len(ids) + keep:
-                backend.truncate(len(ids) + keep)
-                fed = len(ids) + keep
+        if matcher is not None:
+            tick = time.perf_counter()
+            if forced := matcher.forced():
+                new = _forced_tokens(backend, matcher, out, forced)
+                forced_tokens += len(new) - _common_prefix(out, new)
+                out = new
+            grammar_s += time.perf_counter() - tick
             if matcher.done:
                 break
         if len(out) >= max_new_tokens:
             break
-        pending = (ids + out)[fed:]  # the prompt's rest, or the last token with any forced text after it
-        if fed + len(pending) > backend.n_ctx:  # forced text past the context: the answer ends here
+        sequence = ids + out
+        if len(sequence) > backend.n_ctx:  # forced text past the context: the answer ends here
             break
-        logits = backend.feed(pending)
-        fed += len(pending)
+        if len(seen) >= len(sequence) and seen[: len(sequence)] == sequence and len(sequence) in rows:
+            logits = rows.pop(len(sequence))  # guessed right: the model already chose this token
+            kept += 1
+        else:
+            keep = min(_common_prefix(seen, sequence), len(sequence) - 1)
+            if keep < len(seen):
+                backend.truncate(keep)
+                del seen[keep:]
+            room = min(draft_tokens, backend.n_ctx - len(sequence))
+            guess = _draft(backend, out, words, source, room) if words else []
+            if guess and matcher is not None:  # what the grammar rules out is a certain miss
+                guess = guess[: matcher.allowed_prefix(guess)]
+            pending = sequence[keep:] + guess
+            tick = time.perf_counter()
+            scores = backend.feed(pending, len(guess) + 1)
+            passes.append((len(pending), time.perf_counter() - tick))
+            seen += pending
+            rows = {len(sequence) + i: scores[i] for i in range(1, len(guess) + 1)}
+            logits = scores[0]
+            drafted += len(guess)
         if prefill is None:
             prefill = time.perf_counter() - started
             started = time.perf_counter()
         if matcher is not None:
             wanted = int(torch.argmax(logits))
+            tick = time.perf_counter()
             matcher.mask(logits)
+            grammar_s += time.perf_counter() - tick
             if decline and not torch.isfinite(logits[wanted]):
                 declined = backend.detokenize([*out, wanted])
                 break
@@ -212,8 +253,49 @@ def generate(
     unsure = p_call is not None and p_call < call_threshold
     text = dumps([]) if declined is not None or unsure else backend.detokenize(out)
     return Generation(
-        text, prefill, decode, len(ids), len(prefix_ids), len(out), forced_tokens, declined, p_call, unsure
+        text,
+        prefill,
+        decode,
+        len(ids),
+        len(prefix_ids),
+        len(out),
+        forced_tokens,
+        declined,
+        p_call,
+        unsure,
+        tuple(passes),
+        grammar_s,
+        drafted,
+        kept,
     )
+
+
+def _draft(backend: Backend, out: list[int], user: str, source: list[int], limit: int) -> list[int]:
+    """Prompt lookup: what the answer will likely copy next from the user's words (``user``, as
+    tokens ``source``), at most ``limit`` tokens. Inside a string value, the user's text after the
+    place that holds the value so far (so that ``"buy`` finds `` milk`` after "buy" even though the
+    user's token was `` buy``); after a digit (numbers are split into digits), the user's tokens
+    after the latest place holding the answer's last one to three tokens. Nothing elsewhere: between
+    values the model chooses structure, which guesses from the user's words only slow down."""
+    if limit <= 0 or not out:
+        return []
+    text = backend.detokenize(out)
+    quotes = text.count('"') - text.count('\\"')
+    if quotes % 2:  # inside a string: its text so far
+        value = text[text.rindex('"') + 1 :]
+        at = user.rfind(value) if value.strip() else -1
+        if at < 0:
+            return []
+        rest = user[at + len(value) :].rstrip(" .!?")
+        return backend.tokenize(rest + CLOSE, special=False)[:limit]
+    if not backend.detokenize(out[-1:]).strip().isdigit():
+        return []  # between values the model chooses structure: nothing of the user's to copy
+    for n in range(min(3, len(out)), 0, -1):
+        tail = out[-n:]
+        for start in range(len(source) - n, -1, -1):
+            if source[start : start + n] == tail:
+                return source[start + n : start + n + limit]
+    return []
 
 
 def _call_probability(backend: Backend, out: list[int], logits: Any, top: int = 32) -> float | None:

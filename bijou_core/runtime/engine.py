@@ -20,7 +20,7 @@ from ..errors import BijouError
 from ..models import DEFAULT_MODEL
 from ..prompt import TURNS, PromptFormat
 from ..train.manifest import read_manifest
-from .decoding import CALL_THRESHOLD, CONTEXT, MAX_NEW_TOKENS, Generation, TooLong, generate
+from .decoding import CALL_THRESHOLD, CONTEXT, DRAFT_TOKENS, MAX_NEW_TOKENS, Generation, TooLong, generate
 from .grammar import ANY_CALLS, CallGrammar, Choice
 
 BACKENDS = ("transformers", "llama.cpp")
@@ -76,6 +76,7 @@ class Engine:
     warnings: list[str] = field(default_factory=list)
     active: Slot | None = None
     _runtimes: dict[str, Any] = field(default_factory=dict)
+    draft_tokens: int = DRAFT_TOKENS  # the user's tokens guessed ahead per model call (0: none)
 
     @classmethod
     def load(
@@ -277,6 +278,7 @@ class Engine:
                 decline=self.decline and not required,
                 call_threshold=0.0 if required else self.call_threshold,
                 user=user,
+                draft_tokens=self.draft_tokens,
             )
         except TooLong as exc:
             refused = Generation("", 0.0, 0.0, 0, 0, 0)

@@ -191,6 +191,15 @@ class CallMatcher:
         bits = np.unpackbits(self._bitmask[0].numpy().view(np.uint8), bitorder="little").astype(bool)
         return self._vocabulary.starts(bits)
 
+    def allowed_prefix(self, tokens: list[int]) -> int:
+        """How many of ``tokens``, from the first, the grammar would accept from here (nothing is
+        accepted)."""
+        probe = self._matcher.fork()
+        for n, token in enumerate(tokens):
+            if not probe.accept_token(token):
+                return n
+        return len(tokens)
+
     def forced(self) -> str:
         """The text the grammar allows as the only continuation from here ('' if there is a choice)."""
         return self._matcher.find_jump_forward_string()

@@ -109,7 +109,7 @@ class HFBackend:
             return self.model.disable_adapter()
         return contextlib.nullcontext()
 
-    def _forward(self, ids: list[int]) -> Any:
+    def _forward(self, ids: list[int], rows: int = 1) -> Any:
         from transformers import DynamicCache
 
         torch = self.torch
@@ -117,9 +117,11 @@ class HFBackend:
         # so that truncate() can go back past a window's worth of positions.
         cache = self._cache if self._cache is not None else DynamicCache()
         with torch.inference_mode(), self._context():
-            result = self.model(input_ids=torch.tensor([ids]), cache=cache, use_cache=True)
+            result = self.model(
+                input_ids=torch.tensor([ids]), cache=cache, use_cache=True, logits_to_keep=rows
+            )
         self._cache = result.cache
-        return result.logits[0, -1].float()
+        return result.logits[0, -rows:].float()
 
     def start(self, prefix: list[int]) -> None:
         self._cache = None
@@ -131,8 +133,8 @@ class HFBackend:
             self._prefixes[key] = self._cache
         self._cache = copy.deepcopy(self._prefixes[key])
 
-    def feed(self, ids: list[int]) -> Any:
-        return self._forward(ids)
+    def feed(self, ids: list[int], rows: int = 1) -> Any:
+        return self._forward(ids, rows)
 
     def truncate(self, length: int) -> None:
         extra = self._cache.get_seq_length() - length

@@ -117,13 +117,17 @@ class LlamaCppBackend:
     def detokenize(self, ids: list[int]) -> str:
         return self.llm.detokenize(ids, special=True).decode(errors="replace")
 
-    def _decode(self, ids: list[int]) -> None:
+    def _decode(self, ids: list[int], rows: int = 1) -> None:
+        """Run ``ids``, keeping the scores after each of the last ``rows`` of them."""
         if self._n_past + len(ids) > self.n_ctx:  # llama_decode would fail and leave the context broken
             raise BijouError(f"{self._n_past + len(ids):,} tokens do not fit the context of {self.n_ctx:,}")
-        batch = self.llm._batch
-        for start in range(0, len(ids), self.llm.n_batch):
-            chunk = ids[start : start + self.llm.n_batch]
+        batch, size = self.llm._batch, self.llm.n_batch
+        first = len(ids) % size or size  # the chunks end on a full one, holding the last rows' tokens
+        for start in [0, *range(first, len(ids), size)]:
+            chunk = ids[start : (start + first) if start == 0 else start + size]
             batch.set_batch(batch=chunk, n_past=self._n_past, logits_all=False)
+            for i in range(max(0, len(chunk) - rows), len(chunk)):
+                batch.batch.logits[i] = True
             self.llm._ctx.decode(batch)
             self._n_past += len(chunk)
 
@@ -151,13 +155,16 @@ class LlamaCppBackend:
             self._saved[key] = bytes(buffer)
         self._prefix = key
 
-    def feed(self, ids: list[int]) -> Any:
+    def feed(self, ids: list[int], rows: int = 1) -> Any:
         import numpy as np
         import torch
 
-        self._decode(ids)
-        row = np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(-1), shape=(self.n_vocab,))
-        return torch.from_numpy(row.copy())
+        self._decode(ids, rows)
+        last = min(rows, len(ids))
+        scores = np.empty((last, self.n_vocab), dtype=np.float32)
+        for i in range(last):
+            scores[i] = np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(i - last), shape=(self.n_vocab,))
+        return torch.from_numpy(scores)
 
     def truncate(self, length: int) -> None:
         self._lib.llama_memory_seq_rm(self._memory, 0, length, -1)

@@ -9,11 +9,14 @@ import shutil
 import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from tiny_adapters import write_random_adapters
 
 from bijou_core.cli import main
+from bijou_core.errors import BijouError
+from bijou_core.noise import Noise, add_noise
 from bijou_core.runtime.engine import Engine
 from bijou_core.serve import Service, create_app
 from bijou_core.serve.server import BackgroundServer
@@ -97,18 +100,28 @@ def espeak_ng() -> None:
         pytest.skip("espeak-ng is missing: apt-get install espeak-ng (CI installs it and runs this test)")
 
 
+@pytest.fixture
+def sox() -> None:
+    if shutil.which("sox") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("sox is missing in CI: .ci/run installs Debian's sox")
+        pytest.skip("sox is missing: apt-get install sox (CI installs it and runs this test)")
+
+
 @pytest.mark.slow
 def test_eval_speech_scores_spoken_commands_and_keeps_every_transcript(
-    espeak_ng, monkeypatch, home, adapters_dir, bijou_cache, tmp_path
+    espeak_ng, sox, monkeypatch, home, adapters_dir, bijou_cache, tmp_path
 ):
     monkeypatch.setattr("bijou_core.cli.devices.load_registry", lambda: home)
     output = tmp_path / "results.json"
     args = ["devices", "eval", "fan", "--adapter", str(adapters_dir / "fan"), "--speech"]
-    args += ["--voice", "en-us:150", "--output", str(output)]
+    args += ["--voice", "en-us:150", "--noise", "none", "--noise", "pink:20", "--output", str(output)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    typed, spoken = json.loads(output.read_text())["runs"]
+    typed, spoken, noisy = json.loads(output.read_text())["runs"]
     assert typed["name"] == "base+adapter" and spoken["name"] == "base+adapter, spoken (en-us:150)"
+    assert noisy["name"] == "base+adapter, spoken (en-us:150, pink noise at 20 dB SNR)"
+    assert (spoken["speech"]["noise"], noisy["speech"]["noise"]) == (None, "pink:20")
     said = [e["query"] for e in typed["examples"]]
     assert [e["query"] for e in spoken["examples"]] == said == ["fan to two", "is it raining"]
     heard = [comparable_words(e["transcript"]) for e in spoken["examples"]]
@@ -118,7 +131,55 @@ def test_eval_speech_scores_spoken_commands_and_keeps_every_transcript(
         word_error_rate(said, [e["transcript"] for e in spoken["examples"]]), 1
     )
     assert spoken["speech"]["speech_ms"]["p50"] > 0 and spoken["summary"]["examples"] == 2
+    assert noisy["summary"]["examples"] == 2 and noisy["speech"]["speech_ms"]["p50"] > 0
     assert "word error rate %, no prompt" in result.output
+    assert "spoken (en-us:150, pink noise at 20 dB SNR)" in result.output
+
+
+def _samples(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as clip:
+        return np.frombuffer(clip.readframes(clip.getnframes()), dtype=np.int16).astype(np.float64)
+
+
+@pytest.mark.parametrize("spec", ["white:15", "pink:10", "brown:20", "white:0"])
+def test_noise_is_mixed_in_at_the_stated_signal_to_noise_ratio(sox, tmp_path, spec):
+    noisy = add_noise(SPOKEN, Noise.parse(spec), tmp_path)
+    clean, mixed = _samples(SPOKEN), _samples(noisy)
+    assert mixed.shape == clean.shape
+    scale = mixed @ clean / (clean @ clean)  # the mix is scale * (speech + noise), noise uncorrelated
+    noise = mixed / scale - clean
+    snr = 20 * np.log10(np.sqrt(np.mean(clean**2)) / np.sqrt(np.mean(noise**2)))
+    assert snr == pytest.approx(Noise.parse(spec).snr_db, abs=0.5)
+    assert np.abs(mixed).max() < 32_767  # never clipped
+
+
+def test_noisy_clips_are_cached_by_content(sox, tmp_path, monkeypatch):
+    first = add_noise(SPOKEN, Noise.parse("brown:10"), tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))  # sox cannot run again: the cache answers
+    assert add_noise(SPOKEN, Noise.parse("brown:10.0"), tmp_path) == first
+    other = shutil.copy(SPOKEN, tmp_path / "other.wav")
+    with pytest.raises(BijouError, match="background noise needs sox"):  # same name, new content
+        add_noise(Path(other), Noise.parse("white:10"), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("noise", "message"),
+    [
+        ("purple:10", "--noise 'purple:10': expected KIND:SNR_DB with KIND one of white, pink, brown"),
+        ("white", "--noise 'white': expected KIND:SNR_DB"),
+        ("pink:loud", "--noise 'pink:loud': expected KIND:SNR_DB"),
+        ("brown:nan", "--noise 'brown:nan': expected KIND:SNR_DB"),
+        ("white:15", "background noise needs sox: apt-get install sox"),
+    ],
+    ids=["kind", "no-snr", "snr-word", "snr-nan", "no-sox"],
+)
+def test_bad_noise_or_no_sox_is_one_line_before_any_model_loads(monkeypatch, home, tmp_path, noise, message):
+    monkeypatch.setattr("bijou_core.cli.devices.load_registry", lambda: home)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sox
+    monkeypatch.setattr(Engine, "load", lambda *a, **k: pytest.fail("a model loaded"))
+    result = CliRunner().invoke(main, ["devices", "eval", "fan", "--speech", "--noise", noise])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: {message}") and result.output.count("\n") == 1
 
 
 def test_transcripts_are_compared_on_the_words_the_model_is_given():

@@ -36,10 +36,14 @@ from .runtime_options import (
 HELP = "/device NAME swaps the device (and its adapter), /devices lists them, /quit leaves."
 
 
-def turn_record(answer: Answer, outcomes: list[Outcome], swap_s: float, state: Any) -> dict[str, Any]:
-    """One command's result as printed in JSON lines (and shown in the REPL)."""
+def turn_record(
+    answer: Answer, outcomes: list[Outcome], swap_s: float, state: Any, heard: Transcript | None = None
+) -> dict[str, Any]:
+    """One command's result as printed in JSON lines (and shown in the REPL). ``heard``: the
+    recognizer's transcript when the command came from audio (then ``transcript``, ``audio_s`` and
+    the ``speech`` latency are added)."""
     gen = answer.generation
-    return {
+    record = {
         "device": answer.device,
         "command": answer.query,
         "calls": answer.calls,
@@ -59,6 +63,11 @@ def turn_record(answer: Answer, outcomes: list[Outcome], swap_s: float, state: A
             "decode": round(1000 * gen.decode_s, 1),
         },
     }
+    if heard is not None:
+        record["transcript"] = heard.text
+        record["audio_s"] = round(heard.audio_s, 2)
+        record["latency_ms"]["speech"] = round(1000 * heard.speech_s, 1)
+    return record
 
 
 def load_engine(
@@ -172,11 +181,7 @@ def _turn(
     before = copy.deepcopy(engine.runtime(answer.device).state)
     confirm = _ask if interactive else (lambda call: yes)
     outcomes = engine.execute(answer, confirm)
-    record = turn_record(answer, outcomes, swap, engine.runtime(answer.device).state)
-    if heard is not None:
-        record["transcript"] = heard.text
-        record["audio_s"] = round(heard.audio_s, 2)
-        record["latency_ms"]["speech"] = round(1000 * heard.speech_s, 1)
+    record = turn_record(answer, outcomes, swap, engine.runtime(answer.device).state, heard)
     click.echo(_show(record, before) if interactive else json.dumps(record, ensure_ascii=False))
     return 0.0
 

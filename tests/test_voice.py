@@ -7,7 +7,9 @@ import base64
 import json
 import os
 import shutil
+import sys
 import wave
+from contextlib import suppress
 from pathlib import Path
 
 import httpx
@@ -18,6 +20,7 @@ from tiny_adapters import write_random_adapters
 
 from bijou_core.cli import main
 from bijou_core.errors import BijouError
+from bijou_core.microphone import Microphone
 from bijou_core.noise import Noise, add_noise
 from bijou_core.runtime.engine import Engine
 from bijou_core.serve import Service, create_app
@@ -38,9 +41,9 @@ def adapters_dir(tmp_path_factory, tiny_model_dir, home):
 def run(monkeypatch, home, adapters_dir, bijou_cache):
     monkeypatch.setattr("bijou_core.cli.devices.load_registry", lambda: home)
 
-    def invoke(*args: str):
+    def invoke(*args: str, input: str | None = None):
         base = ["run", "--adapters-dir", str(adapters_dir), "--backend", "transformers", "--device", "fan"]
-        return CliRunner().invoke(main, [*base, *args])
+        return CliRunner().invoke(main, [*base, *args], input=input)
 
     return invoke
 
@@ -60,6 +63,64 @@ def test_a_spoken_command_is_recognized_and_answered_like_typed_text(run, home, 
         assert record["latency_ms"]["speech"] > 0 and record["latency_ms"]["prefill"] > 0
         assert 2.0 < record["audio_s"] < 3.5
     assert (bijou_cache / "whisper-base" / "model.bin").stat().st_size == 145_217_532
+
+
+class WavInputStream:
+    """Stands in for ``sounddevice.InputStream``: while open, the callback gets the committed WAV's
+    samples in 1024-frame blocks, as a microphone would hand them over."""
+
+    def __init__(self, samplerate: int, channels: int, dtype: str, callback) -> None:
+        with wave.open(str(SPOKEN)) as clip:
+            assert (samplerate, channels, dtype) == (clip.getframerate(), 1, "int16")
+            self.samples = np.frombuffer(clip.readframes(clip.getnframes()), dtype=np.int16).reshape(-1, 1)
+        self.callback = callback
+
+    def __enter__(self):
+        for start in range(0, len(self.samples), 1024):
+            block = self.samples[start : start + 1024].copy()
+            self.callback(block, len(block), None, None)
+            block[:] = 0  # PortAudio reuses its buffer: a recorder must have copied it
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+@pytest.mark.slow
+def test_push_to_talk_records_between_two_enters_and_answers_like_audio(run, monkeypatch, home):
+    microphone = Microphone("test microphone", 16_000, WavInputStream)
+    monkeypatch.setattr(Microphone, "default", staticmethod(lambda: microphone))
+    result = run("--listen", input="\n\nfan to two\n\n\n")
+    assert result.exit_code == 0, result.output
+    spoken, typed, again = (json.loads(line) for line in result.stdout.splitlines())
+    heard = comparable_words(spoken["transcript"])
+    assert heard.startswith("turn the fan on at speed 2"), heard
+    assert spoken["command"] == spoken["transcript"] and spoken["valid"]
+    assert home.get("fan").validator.is_valid(spoken["calls"])
+    assert 2.0 < spoken["audio_s"] < 3.5  # the whole clip was recorded
+    assert all(spoken["latency_ms"][part] > 0 for part in ("speech", "prefill", "decode"))
+    assert typed["command"] == "fan to two" and "transcript" not in typed
+    assert again["transcript"] == spoken["transcript"]
+
+
+def test_a_missing_microphone_is_one_line_before_any_model_loads(run, monkeypatch):
+    monkeypatch.setattr(Engine, "load", lambda *a, **k: pytest.fail("a model loaded"))
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # not installed
+    result = run("--listen")
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output == "Error: push-to-talk needs sounddevice: pip install 'bijou-core[voice]'\n"
+    monkeypatch.delitem(sys.modules, "sounddevice")
+    try:
+        import sounddevice
+    except OSError:  # sounddevice without PortAudio
+        expected = "Error: push-to-talk needs PortAudio: apt-get install libportaudio2"
+    else:
+        with suppress(sounddevice.PortAudioError, ValueError):
+            pytest.skip(f"this machine has a microphone: {sounddevice.query_devices(kind='input')['name']}")
+        expected = "Error: push-to-talk needs a microphone: no audio input device"
+    result = run("--listen")
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert result.output.startswith(expected), result.output
 
 
 def _write(path: Path, data: bytes) -> Path:

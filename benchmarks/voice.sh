@@ -7,6 +7,7 @@
 # from every results file under benchmarks/voice/.
 #   benchmarks/voice.sh adapters
 #   benchmarks/voice.sh adapters benchmarks/voice/vocabulary-prompt --stt-vocabulary
+#   benchmarks/voice.sh adapters benchmarks/voice/noise --noise pink:10 --noise white:5
 set -euo pipefail
 cd "$(dirname "$0")/.."
 adapters=$1 out=${2:-benchmarks/voice}

@@ -36,8 +36,10 @@ def rows(device: str, results: dict) -> list[str]:
         whole = [e["speech_ms"] + e["latency_ms"] for e in short]
         share = statistics.median(e["speech_ms"] / (e["speech_ms"] + e["latency_ms"]) for e in short)
         prompt = "device words" if sp["vocabulary_prompt"] else "none"
+        noise = sp.get("noise") or "none"  # results from before --noise are clean
         out.append(
-            f"| {device} | {sp['voice']} | {prompt} | {t['function_match']:.1f} / {t['exact_match']:.1f} | "
+            f"| {device} | {sp['voice']} | {noise} | {prompt} | "
+            f"{t['function_match']:.1f} / {t['exact_match']:.1f} | "
             f"{s['function_match']:.1f} / {s['exact_match']:.1f} | "
             f"{s['exact_match'] - t['exact_match']:+.1f} | {s['schema_valid']:.1f} | "
             f"{sp['wer_without_vocabulary']:.1f} | {sp['wer_with_vocabulary']:.1f} | {len(short)} | "
@@ -56,16 +58,18 @@ def main(folder: Path = HERE / "voice", target: Path = HERE / "voice.md") -> Non
         "constrained decoding. Each plugin's eval set typed, then spoken by espeak-ng in two voices",
         "(`en-us` at 160 words/min, `en-gb+f3` at 140) and recognized by the embedded Whisper base",
         "(faster-whisper, int8, greedy, VAD trimming, warm model), with no prompt and with the device's",
-        "words (tool names, enum values) as its prompt (`--stt-vocabulary`). Function / exact match %;",
+        "words (tool names, enum values) as its prompt (`--stt-vocabulary`); noise: background noise",
+        "mixed in by sox at that signal-to-noise ratio (`--noise KIND:SNR_DB`; none: clean).",
+        "Function / exact match %;",
         "WER: the recognizer's word error rate % on the words the model is given (numbers as digits,",
         "lowercase, no punctuation), measured both ways in every run. Latency over",
         "the commands whose audio is 2-4 s long: recognizer, whole audio to call (recognizer + model),",
         "and the recognizer's median share of it. Per-example transcripts: `benchmarks/voice/*.json`.",
         "",
-        "| device | voice | recognizer prompt | typed | spoken | exact Δ | schema-valid % | WER "
+        "| device | voice | noise | recognizer prompt | typed | spoken | exact Δ | schema-valid % | WER "
         "| WER, vocabulary prompt | 2-4 s commands | recognizer p50 / p95 ms "
         "| audio to call p50 / p95 ms | recognizer share |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for path in sorted(folder.glob("**/*.json"), key=lambda p: (p.stem, p.parent != folder)):
         lines += rows(path.stem, json.loads(path.read_text()))

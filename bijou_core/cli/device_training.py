@@ -9,6 +9,7 @@ import click
 
 from ..evaluate.spoken import DEFAULT_VOICES, SpeechSetup
 from ..models import DEFAULT_MODEL
+from ..noise import Noise
 from ..prompt import STYLES
 from ..train.device import DEFAULT_EXAMPLES, DEFAULT_LORA_R, MIX
 from .devices import _registry, devices
@@ -145,6 +146,15 @@ def train(
     show_default=True,
     help="espeak-ng voice[:words per minute] for --speech (repeatable).",
 )
+@option(
+    "--noise",
+    "noises",
+    multiple=True,
+    default=("none",),
+    show_default=True,
+    help="For --speech: background noise KIND:SNR_DB (white, pink or brown; e.g. pink:10) mixed in "
+    "by sox; each voice is heard over each --noise (repeatable; none: clean).",
+)
 @stt_model_option
 @stt_vocabulary_option
 @option("--output", type=click.Path(path_type=Path), default=None, help="JSON results file.")
@@ -166,6 +176,7 @@ def eval_device(
     call_threshold: float,
     speech: bool,
     voices: tuple[str, ...],
+    noises: tuple[str, ...],
     stt_model: str | None,
     stt_vocabulary: bool,
     output: Path | None,
@@ -180,7 +191,10 @@ def eval_device(
     if compare and adapter is None:
         raise click.UsageError("--compare needs --adapter")
     dev = _registry(ctx).get(device)
-    spoken = SpeechSetup(voices, stt_model, stt_vocabulary) if speech else None
+    if noises != ("none",) and not speech:
+        raise click.UsageError("--noise needs --speech")
+    heard_over = tuple(dict.fromkeys(None if spec == "none" else Noise.parse(spec) for spec in noises))
+    spoken = SpeechSetup(voices, heard_over, stt_model, stt_vocabulary) if speech else None
     results = evaluate_device(
         dev, adapter, base, dataset, compare, limit, backend, constrain, decline, call_threshold, spoken
     )

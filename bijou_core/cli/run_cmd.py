@@ -7,8 +7,10 @@ so scripts and tests drive it.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import click
 
 from ..calls import Call, dumps
 from ..errors import BijouError
+from ..microphone import Microphone
 from ..runtime.decoding import CALL_THRESHOLD
 from ..runtime.engine import Answer, Engine, Outcome
 from ..speech import Recognizer, Transcript, device_vocabulary, read_audio
@@ -36,10 +39,14 @@ from .runtime_options import (
 HELP = "/device NAME swaps the device (and its adapter), /devices lists them, /quit leaves."
 
 
-def turn_record(answer: Answer, outcomes: list[Outcome], swap_s: float, state: Any) -> dict[str, Any]:
-    """One command's result as printed in JSON lines (and shown in the REPL)."""
+def turn_record(
+    answer: Answer, outcomes: list[Outcome], swap_s: float, state: Any, heard: Transcript | None = None
+) -> dict[str, Any]:
+    """One command's result as printed in JSON lines (and shown in the REPL). ``heard``: the
+    recognizer's transcript when the command came from audio (then ``transcript``, ``audio_s`` and
+    the ``speech`` latency are added)."""
     gen = answer.generation
-    return {
+    record = {
         "device": answer.device,
         "command": answer.query,
         "calls": answer.calls,
@@ -59,6 +66,11 @@ def turn_record(answer: Answer, outcomes: list[Outcome], swap_s: float, state: A
             "decode": round(1000 * gen.decode_s, 1),
         },
     }
+    if heard is not None:
+        record["transcript"] = heard.text
+        record["audio_s"] = round(heard.audio_s, 2)
+        record["latency_ms"]["speech"] = round(1000 * heard.speech_s, 1)
+    return record
 
 
 def load_engine(
@@ -99,6 +111,11 @@ def load_engine(
     type=click.Path(path_type=Path),
     help="Answer the command spoken in this audio file (WAV, FLAC, MP3, OGG...; repeatable).",
 )
+@click.option(
+    "--listen",
+    is_flag=True,
+    help="Push-to-talk: Enter starts recording from the microphone, Enter stops (voice extra).",
+)
 @stt_model_option
 @stt_vocabulary_option
 @click.option("--yes", is_flag=True, help="Confirm every call that needs confirmation (scripts).")
@@ -115,6 +132,7 @@ def run(
     call_threshold: float,
     commands: tuple[str, ...],
     audio: tuple[Path, ...],
+    listen: bool,
     stt_model: str | None,
     stt_vocabulary: bool,
     yes: bool,
@@ -124,10 +142,12 @@ def run(
     Without a terminal, or with --command, commands come from the options or stdin (one per line,
     `/device NAME` lines swap) and results go out as JSON lines. Calls that need confirmation run
     only when confirmed (interactively, or with --yes). With --audio, each file is recognized
-    first and its transcript answered like a typed command.
+    first and its transcript answered like a typed command; with --listen, so is each recording
+    from the microphone (Enter starts, Enter stops; a typed line is answered as typed).
     """
     clips = [(path, read_audio(path)) for path in audio]  # bad files fail before any model loads
-    recognizer = Recognizer(stt_model) if clips else None
+    microphone = Microphone.default() if listen else None  # as does a missing microphone
+    recognizer = Recognizer(stt_model) if clips or microphone else None
     engine = load_engine(ctx, adapters_dir, devices, base, backend, constrain, quant, decline, call_threshold)
     for warning in engine.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -136,27 +156,99 @@ def run(
         recognizer.warm_up()
     swap = engine.use(devices[0] if devices else engine.devices[0])
     interactive = not commands and not clips and sys.stdin.isatty()
-    lines = commands or ([] if clips else _stdin_lines(interactive))
+    lines = commands or ([] if clips or microphone else _stdin_lines(interactive))
     if interactive:
         click.echo(f"bijou {engine.backend.name}: devices {', '.join(engine.devices)}. {HELP}")
     for line in lines:
         if line.split(" ", 1)[0] in ("/quit", "/exit"):
             break
-        try:
-            swap = _turn(engine, line, swap, interactive, yes)
-        except BijouError as exc:  # one line, and the session goes on (scripts feed many commands)
-            if interactive:
-                click.echo(f"Error: {exc}", err=True)
-            else:
-                click.echo(json.dumps({"command": line, "error": str(exc)}, ensure_ascii=False))
+        swap = _typed_turn(engine, line, swap, interactive, yes)
     for path, samples in clips:
-        try:
-            assert engine.active is not None
-            vocabulary = device_vocabulary(engine.active.device) if stt_vocabulary else None
-            heard = recognizer.transcribe(path, samples, vocabulary)
-            swap = _turn(engine, heard.text, swap, interactive, yes, heard)
-        except BijouError as exc:
-            click.echo(json.dumps({"audio": str(path), "error": str(exc)}, ensure_ascii=False))
+        swap = _spoken_turn(engine, recognizer, path, swap, interactive, yes, stt_vocabulary, samples)
+    if microphone is not None:
+        _listen(engine, recognizer, microphone, swap, interactive, yes, stt_vocabulary)
+
+
+def _failed(message: str, interactive: bool, **where: str) -> None:
+    """One line for a turn that failed, and the session goes on (scripts feed many commands):
+    ``Error: ...`` in a terminal, else a JSON line naming the command or audio ``where``."""
+    if interactive:
+        click.echo(f"Error: {message}", err=True)
+    else:
+        click.echo(json.dumps({**where, "error": message}, ensure_ascii=False))
+
+
+def _typed_turn(engine: Engine, line: str, swap: float, interactive: bool, yes: bool) -> float:
+    """A typed line (a command, or ``/device NAME``); the swap time the next record shows."""
+    try:
+        return _turn(engine, line, swap, interactive, yes)
+    except BijouError as exc:
+        _failed(str(exc), interactive, command=line)
+        return swap
+
+
+def _spoken_turn(
+    engine: Engine,
+    recognizer: Recognizer,
+    path: Path,
+    swap: float,
+    interactive: bool,
+    yes: bool,
+    vocabulary: bool,
+    samples: Any = None,
+    name: str | None = None,
+) -> float:
+    """The command spoken in ``path`` (its ``samples`` if already read), recognized then answered
+    like typed text; an error names the audio (as ``name``, if given)."""
+    try:
+        samples = read_audio(path) if samples is None else samples
+        assert engine.active is not None
+        words = device_vocabulary(engine.active.device) if vocabulary else None
+        heard = recognizer.transcribe(path, samples, words)
+        return _turn(engine, heard.text, swap, interactive, yes, heard)
+    except BijouError as exc:
+        _failed(str(exc).replace(str(path), name or str(path)), interactive, audio=name or str(path))
+        return swap
+
+
+def _listen(
+    engine: Engine,
+    recognizer: Recognizer,
+    microphone: Microphone,
+    swap: float,
+    interactive: bool,
+    yes: bool,
+    vocabulary: bool,
+) -> None:
+    """Push-to-talk until end of input or ``/quit``: an empty line (Enter) starts recording, the
+    next line stops it, and the recording goes the way of ``--audio``; a typed line is answered as
+    typed (``/device NAME`` swaps)."""
+    if interactive:
+        click.echo(f"Microphone: {microphone.name}. Enter starts speaking, Enter stops; or type a command.")
+    stop = "  recording... Enter stops " if interactive else ""
+    with tempfile.TemporaryDirectory(prefix="bijou-listen-") as folder:
+        for number in itertools.count(1):
+            line = _read_line("> " if interactive else "")
+            if line is None or line.split(" ", 1)[0] in ("/quit", "/exit"):
+                return
+            if line:
+                swap = _typed_turn(engine, line, swap, interactive, yes)
+                continue
+            name = f"recording {number}"
+            try:
+                path = microphone.record(Path(folder) / f"recording-{number}.wav", lambda: _read_line(stop))
+            except BijouError as exc:
+                _failed(str(exc), interactive, audio=name)
+                continue
+            swap = _spoken_turn(engine, recognizer, path, swap, interactive, yes, vocabulary, name=name)
+
+
+def _read_line(prompt: str) -> str | None:
+    """One line typed at the terminal (or read from stdin), stripped; ``None`` at end of input."""
+    try:
+        return input(prompt).strip()
+    except EOFError:
+        return None
 
 
 def _turn(
@@ -172,11 +264,7 @@ def _turn(
     before = copy.deepcopy(engine.runtime(answer.device).state)
     confirm = _ask if interactive else (lambda call: yes)
     outcomes = engine.execute(answer, confirm)
-    record = turn_record(answer, outcomes, swap, engine.runtime(answer.device).state)
-    if heard is not None:
-        record["transcript"] = heard.text
-        record["audio_s"] = round(heard.audio_s, 2)
-        record["latency_ms"]["speech"] = round(1000 * heard.speech_s, 1)
+    record = turn_record(answer, outcomes, swap, engine.runtime(answer.device).state, heard)
     click.echo(_show(record, before) if interactive else json.dumps(record, ensure_ascii=False))
     return 0.0
 
@@ -218,7 +306,8 @@ def _ask(call: Call) -> bool:
 
 def _show(record: dict[str, Any], before: dict[str, Any]) -> str:
     """A command's result for people: the call JSON, results, what changed, the latency split."""
-    lines = [f"  {record['text']}"]
+    lines = [f"  heard: {record['transcript']}"] if "transcript" in record else []
+    lines.append(f"  {record['text']}")
     if record["declined"] is not None:
         wanted = f"  no call: the model was writing {record['declined']}, which the tools do not allow"
         lines.append(click.style(wanted, fg="yellow"))
@@ -241,7 +330,8 @@ def _show(record: dict[str, Any], before: dict[str, Any]) -> str:
     changed = {k: v for k, v in record["state"].items() if before.get(k) != v}
     lines.append(f"  state: {json.dumps(changed, ensure_ascii=False) if changed else 'unchanged'}")
     ms = record["latency_ms"]
+    speech = f"{ms['speech']:.0f} ms speech + " if "speech" in ms else ""
     lines.append(
-        f"  {ms['prefill']:.0f} ms prefill + {ms['decode']:.0f} ms decode (swap {ms['swap']:.3f} ms)"
+        f"  {speech}{ms['prefill']:.0f} ms prefill + {ms['decode']:.0f} ms decode (swap {ms['swap']:.3f} ms)"
     )
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,13 @@ from rich.progress import Progress
 from ..devices import Device, Record, load_records
 from ..errors import BijouError
 from ..models import DEFAULT_MODEL
+from ..noise import require_sox
 from ..runtime.decoding import CALL_THRESHOLD
 from ..runtime.engine import Engine
 from ..speech import Recognizer
 from ..train.manifest import read_manifest
 from .metrics import score_example, summarize
-from .spoken import SpeechSetup, hear, speech_summary
+from .spoken import SpeechSetup, hear, heard_as, speech_summary
 
 
 def evaluate_run(
@@ -89,11 +91,13 @@ def evaluate_device(
     through the runtime engine (``backend``; calls constrained to the device's tools unless not
     ``constrain``, no call where the grammar masks the model's choice if ``decline``, nor where the
     model gives a call less than ``call_threshold`` probability). With ``speech``, each run is
-    followed by the same commands spoken in each voice and recognized."""
+    followed by the same commands spoken in each voice (over each noise) and recognized."""
     records = load_records(dataset, device.validator) if dataset else device.eval_set
     records = records[:limit] if limit else records
     if not records:
         raise BijouError(f"{dataset or f'{device.name} eval set'}: no records to evaluate")
+    if speech and any(speech.noises):
+        require_sox()  # before any model loads
     manifest = read_manifest(adapter) if adapter else None
     if manifest and manifest.get("device") != device.name:
         raise BijouError(f"{adapter} is an adapter for {manifest.get('device')!r}, not {device.name!r}")
@@ -109,10 +113,11 @@ def evaluate_device(
     for use_adapter in ([False] if adapter is None or compare else []) + ([True] if adapter else []):
         label = "base+adapter" if use_adapter else "base"
         runs.append(evaluate_run(engine, device, records, use_adapter, label))
-        for voice in speech.voices if speech else ():
-            heard = hear(recognizer, device, records, voice, speech.vocabulary)
-            run = evaluate_run(engine, device, records, use_adapter, f"{label}, spoken ({voice})", heard)
-            run["speech"] = speech_summary(recognizer, records, heard, run, voice, speech)
+        for voice, noise in itertools.product(speech.voices, speech.noises) if speech else ():
+            heard = hear(recognizer, device, records, voice, speech.vocabulary, noise)
+            name = f"{label}, spoken ({heard_as(voice, noise)})"
+            run = evaluate_run(engine, device, records, use_adapter, name, heard)
+            run["speech"] = speech_summary(recognizer, records, heard, run, voice, noise, speech)
             runs.append(run)
     return {
         "device": device.name,

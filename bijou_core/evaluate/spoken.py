@@ -1,5 +1,6 @@
 """Scoring spoken commands: each command said by espeak-ng in each voice, recognized, then answered
-like typed text; the recognizer's word error rate with and without the device-vocabulary prompt."""
+like typed text (optionally over background noise); the recognizer's word error rate with and
+without the device-vocabulary prompt."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rich.progress import Progress
 from ..devices import Device, Record
 from ..errors import BijouError
 from ..models import cache_dir
+from ..noise import Noise, add_noise
 from ..speech import VOCABULARY_PROMPT, Recognizer, device_vocabulary, speak, word_error_rate
 from .metrics import percentile
 
@@ -24,22 +26,34 @@ class SpeechSetup:
     """How eval commands are spoken and heard."""
 
     voices: tuple[str, ...] = DEFAULT_VOICES
+    noises: tuple[Noise | None, ...] = (None,)  # each voice heard over each (None: clean)
     stt_model: str | None = None
     vocabulary: bool = VOCABULARY_PROMPT  # the device's words as the recognizer's prompt
 
 
+def heard_as(voice: str, noise: Noise | None) -> str:
+    """How a spoken run's commands were heard, as its name shows it: the voice, and any noise."""
+    return voice if noise is None else f"{voice}, {noise.describe()}"
+
+
 def hear(
-    recognizer: Recognizer, device: Device, records: list[Record], voice: str, vocabulary: bool
+    recognizer: Recognizer,
+    device: Device,
+    records: list[Record],
+    voice: str,
+    vocabulary: bool,
+    noise: Noise | None = None,
 ) -> list[dict[str, Any]]:
-    """Per record: its transcript when spoken in ``voice``, the one without the vocabulary prompt
-    (for the word error rate), and the recognizer's time."""
+    """Per record: its transcript when spoken in ``voice`` (over ``noise``), the one without the
+    vocabulary prompt (for the word error rate), and the recognizer's time."""
     prompt = device_vocabulary(device)
     folder = cache_dir() / "spoken-commands"
     heard = []
     with Progress(transient=True, disable=not sys.stderr.isatty()) as progress:
-        task = progress.add_task(f"{device.name} speaking ({voice})", total=len(records))
+        task = progress.add_task(f"{device.name} speaking ({heard_as(voice, noise)})", total=len(records))
         for record in records:
             wav = speak(record.query, voice, folder)
+            wav = add_noise(wav, noise, folder) if noise else wav
             results = {}
             for with_prompt in (True, False):
                 try:
@@ -69,6 +83,7 @@ def speech_summary(
     heard: list[dict[str, Any]],
     run: dict[str, Any],
     voice: str,
+    noise: Noise | None,
     setup: SpeechSetup,
 ) -> dict[str, Any]:
     """A spoken run's recognizer figures: word error rates with and without the vocabulary prompt,
@@ -83,6 +98,7 @@ def speech_summary(
     total_ms = [e["speech_ms"] + e["latency_ms"] for e in run["examples"] if e["speech_ms"] is not None]
     return {
         "voice": voice,
+        "noise": None if noise is None else str(noise),
         "stt_model": recognizer.model_name,
         "vocabulary_prompt": setup.vocabulary,
         "wer_with_vocabulary": round(word_error_rate(said, transcripts[True]), 1),

@@ -4,7 +4,8 @@
 ``GET /``                      the playground page (choose a device, type a command)
 ``GET /health``                ``{"status": "ok", ...}`` once the model is loaded
 ``GET /v1/models``             one model per device (``x_bijou``: adapter, base, tools)
-``POST /v1/chat/completions``  a command -> the device's ``tool_calls`` (see :mod:`.responses`)
+``POST /v1/chat/completions``  a command, typed or spoken (``input_audio``) -> the device's
+                               ``tool_calls`` (see :mod:`.responses`)
 ``POST /v1/audio/transcriptions``  a multipart ``file`` of speech -> ``{"text"}`` (OpenAI's API)
 ``POST /v1/load_lora_adapter``  ``{"lora_name", "lora_path"}``: one more adapter, no restart
 ``POST /v1/unload_lora_adapter``  ``{"lora_name"}``: its device falls back to the bare base

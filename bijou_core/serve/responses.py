@@ -6,7 +6,8 @@ the model's own text as ``content`` (``[]`` when no tool applies, ``finish_reaso
 field of the completion, and of the last chunk of a stream: the JSON line ``bijou run`` prints
 (text, calls, validation errors, declined text, latency split, and with ``--execute`` each call's
 result and the device state), plus ``adapter``, the ``queue`` latency and the state the calls
-``changed``.
+``changed``. When the command was spoken (an ``input_audio`` part), ``x_bijou`` also carries the
+recognizer's ``transcript`` (the ``command`` answered), ``audio_s`` and the ``speech`` latency.
 
 A stream is sent once the answer is decoded and validated, so a client never acts on part of a call
 that validation would refuse: each call's name, then its arguments, then the finish reason.

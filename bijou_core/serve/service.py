@@ -23,7 +23,7 @@ from ..devices import Device
 from ..errors import BijouError
 from ..runtime.engine import Answer, Engine
 from ..runtime.grammar import Choice
-from ..speech import Recognizer
+from ..speech import Recognizer, Transcript
 from .errors import ApiError
 from .requests import ChatRequest
 
@@ -107,10 +107,13 @@ class Service:
         ]
 
     def complete(self, request: ChatRequest) -> Turn:
-        """Answer one chat request (validated here, 4xx on a bad one) under the model's lock."""
+        """Answer one chat request (validated here, 4xx on a bad one) under the model's lock; a
+        spoken command (``input_audio``) is recognized first, outside it."""
         device = self.device(request.model)
-        query = request.command()
         choice: Choice = request.choice(device)
+        audio = request.audio()
+        heard = self.hear(f"input_audio.{audio.format}", audio.data, audio.param) if audio else None
+        query = request.command(heard.text if heard else None)
         waiting = time.perf_counter()
         with self.lock:
             queue_s = time.perf_counter() - waiting
@@ -122,7 +125,7 @@ class Service:
                 before = copy.deepcopy(self.engine.runtime(device.name).state)
                 outcomes = self.engine.execute(answer, lambda call: request.confirm)
                 state = copy.deepcopy(self.engine.runtime(device.name).state)
-        record = turn_record(answer, outcomes, swap_s, state)
+        record = turn_record(answer, outcomes, swap_s, state, heard)
         record["changed"] = {key: value for key, value in (state or {}).items() if before.get(key) != value}
         record["adapter"] = slot.adapter
         record["latency_ms"]["queue"] = round(1000 * queue_s, 3)
@@ -146,8 +149,8 @@ class Service:
             self._take_catalog()
         return {"status": "unloaded", "lora_name": name, "model": device.name}
 
-    def transcribe(self, filename: str, audio: bytes) -> str:
-        """The words spoken in an uploaded audio file (400 on audio that cannot be recognized)."""
+    def hear(self, filename: str, audio: bytes, param: str = "file") -> Transcript:
+        """What the recognizer hears in uploaded audio (400 naming ``param`` if it cannot)."""
         name = Path(filename).name or "audio.wav"
         with tempfile.TemporaryDirectory(prefix="bijou-audio-") as folder, self.speech_lock:
             path = Path(folder) / name
@@ -155,6 +158,10 @@ class Service:
             try:
                 if self._recognizer is None:
                     self._recognizer = Recognizer(self.stt_model)
-                return self._recognizer.transcribe(path).text
+                return self._recognizer.transcribe(path)
             except BijouError as exc:
-                raise ApiError(400, str(exc).replace(f"{folder}/", ""), param="file") from None
+                raise ApiError(400, str(exc).replace(f"{folder}/", ""), param=param) from None
+
+    def transcribe(self, filename: str, audio: bytes) -> str:
+        """The words spoken in an uploaded audio file (400 on audio that cannot be recognized)."""
+        return self.hear(filename, audio).text

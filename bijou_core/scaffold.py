@@ -33,8 +33,8 @@ from .files import dumps_record, load_json
 from .hookspecs import hookimpl
 from .plugins import Plugins
 from .rules import EvalRules
-from .runtime.simulator import DeviceSimulator
 from .schema import check_tools
+from .simulator import DeviceSimulator
 
 SCALAR_TYPES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
 PY_TYPES = {**SCALAR_TYPES, "array": "list", "object": "dict"}

@@ -82,24 +82,34 @@ class DeviceSpec:
     ) -> DeviceSpec:
         """The device described by the data files of ``package`` (pass ``__name__``).
 
-        Reads ``device.yaml`` (name, display name, description, optional version and eval rules,
-        ``schemas/device.schema.json``) and points at ``tools.json``, ``templates.yaml`` and
-        ``eval.jsonl`` in the same folder, which must be package data of the plugin's
-        distribution. Keyword ``fields`` replace what the files give.
+        Reads ``device.yaml`` (see :meth:`from_manifest`) and points at ``tools.json``,
+        ``templates.yaml`` and ``eval.jsonl`` in the same folder, which must be package data of the
+        plugin's distribution. Keyword ``fields`` replace what the files give.
         """
         data = files(package)
-        manifest = load_document(data / MANIFEST)
-        check_format(manifest, "device", str(data / MANIFEST))
-        rules = {
-            key: frozenset(value) if isinstance(value, list) else value
-            for key, value in manifest.pop("eval_rules", {}).items()
-        }
-        spec = cls(
+        spec = cls.from_manifest(
+            load_document(data / MANIFEST),
+            str(data / MANIFEST),
             tools=data / TOOLS,
             templates=data / TEMPLATES,
             eval_set=data / EVAL_SET,
             runtime=runtime,
-            eval_rules=EvalRules(**rules),
-            **manifest,
         )
         return replace(spec, **fields)
+
+    @classmethod
+    def from_manifest(cls, manifest: Any, source: str, **parts: Any) -> DeviceSpec:
+        """The device of a ``device.yaml`` document (``schemas/device.schema.json``) and its parts.
+
+        The manifest gives ``name`` and optionally ``display_name``, ``description``, ``version``
+        and ``eval_rules`` (the fields of :class:`EvalRules`, lists for sets); ``parts`` give
+        ``tools``, ``templates``, ``eval_set`` and ``runtime``. A manifest that does not match the
+        schema is one :class:`BijouError` line naming ``source`` and the field.
+        """
+        check_format(manifest, "device", source)
+        fields = dict(manifest)
+        rules = {
+            key: frozenset(value) if isinstance(value, list) else value
+            for key, value in fields.pop("eval_rules", {}).items()
+        }
+        return cls(**fields, **parts, eval_rules=EvalRules(**rules))

@@ -30,9 +30,8 @@ from .conformance import failures
 from .devices import MAX_NAME, NAME_RE, DeviceRegistry
 from .errors import BijouError, at
 from .files import dumps_record, load_json
-from .hookspecs import hookimpl
+from .plugin_api import DeviceSpec, hookimpl
 from .plugins import Plugins
-from .rules import EvalRules
 from .schema import check_tools
 from .simulator import DeviceSimulator
 
@@ -424,19 +423,16 @@ def verify(spec: PluginSpec) -> None:
     """Run the conformance checks on the spec as an in-memory plugin; raise on the first failure."""
     namespace: dict[str, Any] = {}
     exec(compile(spec.simulator, f"{spec.module}/simulator.py", "exec"), namespace)
+    device = DeviceSpec.from_manifest(
+        yaml.safe_load(render_manifest(spec)),
+        f"{spec.module}/device.yaml",
+        tools=spec.tools,
+        templates=spec.templates,
+        eval_set=spec.eval_set,
+        runtime=namespace[spec.class_name],
+    )
     plugin = types.ModuleType(spec.module)
-    hooks = {
-        "register_devices": lambda register: register(
-            name=spec.name, display_name=spec.display_name, version="0.1.0", description=spec.description
-        ),
-        "device_tools": lambda device: spec.tools,
-        "device_templates": lambda device: spec.templates,
-        "device_eval_set": lambda device: spec.eval_set,
-        "device_eval_rules": lambda device: EvalRules(free_text=frozenset(spec.free_text)),
-        "device_runtime": lambda device: namespace[spec.class_name],
-    }
-    for hook, impl in hooks.items():
-        setattr(plugin, hook, hookimpl(impl))
+    plugin.register_devices = hookimpl(lambda register: register(device))
     plugins = Plugins()
     plugins.register(plugin, spec.name)
     failed = failures(DeviceRegistry(plugins).get(spec.name))
@@ -477,6 +473,17 @@ def _flow_args(entry: Any) -> Any:
     return (
         {**entry, "args": _FlowDict(entry["args"])} if isinstance(entry, dict) and "args" in entry else entry
     )
+
+
+def render_manifest(spec: PluginSpec) -> str:
+    """The package's ``device.yaml``: name, labels and evaluation rules."""
+    manifest = {
+        "name": spec.name,
+        "display_name": spec.display_name,
+        "description": spec.description,
+        "eval_rules": {"free_text": spec.free_text},
+    }
+    return text.DEVICE_HEADER + yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=100)
 
 
 def render_templates(spec: PluginSpec) -> str:
@@ -539,12 +546,8 @@ def render(spec: PluginSpec) -> dict[str, str]:
             eval_count=len(spec.eval_set),
             test_file=test_file,
         ),
-        f"{src}/__init__.py": text.INIT.substitute(
-            fields,
-            display_name_literal=py_literal(spec.display_name),
-            description_literal=py_literal(spec.description),
-            free_text="{" + ", ".join(map(py_literal, spec.free_text)) + "}" if spec.free_text else "",
-        ),
+        f"{src}/__init__.py": text.INIT.substitute(fields),
+        f"{src}/device.yaml": render_manifest(spec),
         f"{src}/tools.json": json.dumps(spec.tools, indent=2, ensure_ascii=False) + "\n",
         f"{src}/templates.yaml": render_templates(spec),
         f"{src}/eval.jsonl": "".join(dumps_record(r) + "\n" for r in spec.eval_set),

@@ -45,52 +45,24 @@ select = ["E", "F", "I", "UP", "B", "SIM"]
 INIT = Template('''\
 """bijou device plugin: $display_name."""
 
-from importlib.resources import files
-
-from bijou_core import EvalRules, hookimpl
+from bijou_core.plugin_api import DeviceSpec, hookimpl
 
 from .simulator import $class_name
 
 __version__ = "0.1.0"
-NAME = "$name"
-DATA = files(__name__)
+BIJOU_HOOK_API = 2
 
 
 @hookimpl
 def register_devices(register):
-    register(
-        name=NAME,
-        display_name=$display_name_literal,
-        version=__version__,
-        description=$description_literal,
-    )
-
-
-@hookimpl
-def device_tools(device):
-    return DATA / "tools.json" if device == NAME else None
-
-
-@hookimpl
-def device_templates(device):
-    return DATA / "templates.yaml" if device == NAME else None
-
-
-@hookimpl
-def device_eval_set(device):
-    return DATA / "eval.jsonl" if device == NAME else None
-
-
-@hookimpl
-def device_eval_rules(device):
-    # Free-text string parameters ("tool.param"): compared without case, punctuation, filler words.
-    return EvalRules(free_text=frozenset($free_text)) if device == NAME else None
-
-
-@hookimpl
-def device_runtime(device):
-    return $class_name if device == NAME else None
+    register(DeviceSpec.from_package(__name__, runtime=$class_name))
 ''')
+
+DEVICE_HEADER = """\
+# The device this package provides, read by DeviceSpec.from_package (bijou's
+# schemas/device.schema.json). eval_rules.free_text lists the free-text string parameters
+# ("tool.param"), compared without case, punctuation or filler words.
+"""
 
 TESTS = Template('''\
 """Tests of the $display_name plugin: bijou's conformance checks and the simulator."""
@@ -103,9 +75,7 @@ from bijou_core.testing import (
     device_fixture,
 )
 
-from $module import NAME
-
-device = device_fixture(NAME)
+device = device_fixture("$name")
 
 
 def test_passes_bijou_devices_check(device):
@@ -156,6 +126,8 @@ reachable), runtime (a method per tool), 200 generated samples, and the eval set
 
 ## What to edit
 
+- `src/$module/device.yaml`: the device's name, display name, description and evaluation
+  rules (which string parameters are free text).
 - `src/$module/tools.json`: the tools (OpenAI function style). Keep each description to one
   short line: descriptions go into the model's prompt.
 - `src/$module/templates.yaml`: phrasings per tool with `{param}` slots, spoken forms of enum
@@ -171,7 +143,7 @@ reachable), runtime (a method per tool), 200 generated samples, and the eval set
 - `src/$module/simulator.py`: the device's state and one method per tool, named like the tool.
 - `tests/$test_file`: the conformance checks and the simulator's behaviour.
 
-The file formats are described in bijou's `docs/file-formats.md`, the hooks in `docs/hooks.md`.
+The file formats are described in bijou's `docs/file-formats.md`, the plugin API in `docs/hooks.md`.
 """)
 
 DERIVED_TEMPLATES_NOTE = """

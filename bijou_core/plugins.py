@@ -11,6 +11,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs, hookspecs_v1
+from .default_plugins import DEFAULT_PLUGINS
 
 ENTRY_POINT_GROUP = "bijou"
 LOAD_ENV = "BIJOU_LOAD_PLUGINS"
@@ -115,9 +116,10 @@ class Plugins:
 
 def load_plugins(environ: Mapping[str, str] | None = None) -> Plugins:
     """A plugin manager with the built-in plugins and every allowed installed plugin loaded."""
-    from . import __version__, builtin_models
+    from . import __version__
 
     plugins = Plugins()
-    plugins.register(builtin_models, "bijou-core", package="bijou-core", version=__version__)
+    for name, module in DEFAULT_PLUGINS.items():
+        plugins.register(module, name, package="bijou-core", version=__version__)
     plugins.load_entry_points(environ)
     return plugins

@@ -8,9 +8,10 @@ from importlib.resources import files
 
 import pytest
 from bijou_core.files import load_yaml
-from bijou_core.plugin_api import DeviceSimulator, DeviceSpec
+from bijou_core.plugin_api import DeviceSimulator
 from bijou_core.rules import EvalRules
 from bijou_core.schema import CallValidator
+from bijou_core.testing import registered_specs
 
 import bijou_airpods_pro
 from bijou_airpods_pro.simulator import VOLUME_STEP, AirPodsProSimulator
@@ -129,16 +130,8 @@ def test_templates_cover_every_tool_and_yaml_booleans_are_strings(templates, too
                 assert validator.check_calls([call]) == [], p
 
 
-def registered_spec() -> DeviceSpec:
-    """The one DeviceSpec the plugin registers."""
-    specs = []
-    bijou_airpods_pro.register_devices(specs.append)
-    (spec,) = specs
-    return spec
-
-
 def test_the_registered_device():
-    spec = registered_spec()
+    (spec,) = registered_specs(bijou_airpods_pro)
     assert (spec.name, spec.display_name, spec.runtime) == (
         "airpods-pro",
         "AirPods Pro",

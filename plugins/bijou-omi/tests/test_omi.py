@@ -9,9 +9,10 @@ from importlib.resources import files
 
 import pytest
 from bijou_core.files import load_yaml
-from bijou_core.plugin_api import DeviceSimulator, DeviceSpec
+from bijou_core.plugin_api import DeviceSimulator
 from bijou_core.rules import EvalRules
 from bijou_core.schema import CallValidator
+from bijou_core.testing import registered_specs
 
 import bijou_omi
 from bijou_omi.simulator import TODAY, OmiSimulator, date_range, keywords
@@ -172,16 +173,8 @@ def test_templates_cover_every_tool_and_yaml_booleans_are_strings(templates, too
                 assert validator.check_calls([call]) == [], p
 
 
-def registered_spec() -> DeviceSpec:
-    """The one DeviceSpec the plugin registers."""
-    specs = []
-    bijou_omi.register_devices(specs.append)
-    (spec,) = specs
-    return spec
-
-
 def test_the_registered_device():
-    spec = registered_spec()
+    (spec,) = registered_specs(bijou_omi)
     assert (spec.name, spec.display_name, spec.runtime) == ("omi", "Omi", OmiSimulator)
     assert spec.eval_rules == EvalRules(free_text=frozenset(FREE_TEXT))
     assert [spec.tools.name, spec.templates.name, spec.eval_set.name] == [
@@ -192,7 +185,7 @@ def test_the_registered_device():
 
 
 def test_free_text_rules_ignore_filler_but_not_content(tools_by_name):
-    rules = registered_spec().eval_rules
+    rules = registered_specs(bijou_omi)[0].eval_rules
     expected = [{"name": "search_conversations", "arguments": {"query": "Sarah budget"}}]
     said = [{"name": "search_conversations", "arguments": {"query": "sarah about the budget"}}]
     stated = [

@@ -8,9 +8,10 @@ from importlib.resources import files
 
 import pytest
 from bijou_core.files import load_yaml
-from bijou_core.plugin_api import DeviceSimulator, DeviceSpec
+from bijou_core.plugin_api import DeviceSimulator
 from bijou_core.rules import EvalRules
 from bijou_core.schema import CallValidator
+from bijou_core.testing import registered_specs
 
 import bijou_rayban_stories
 from bijou_rayban_stories.simulator import MAX_VIDEO_SECONDS, RayBanStoriesSimulator
@@ -74,14 +75,6 @@ FREE_TEXT = frozenset(
         "share_last_capture.contact",
     }
 )
-
-
-def registered_spec() -> DeviceSpec:
-    """The one DeviceSpec the plugin registers."""
-    specs = []
-    bijou_rayban_stories.register_devices(specs.append)
-    (spec,) = specs
-    return spec
 
 
 def test_tool_names_and_params_match_spec(tools):
@@ -214,7 +207,7 @@ def test_share_with_contact_phrasings_only_address_people(templates):
 
 
 def test_the_registered_device_and_its_rules(tools_by_name):
-    spec = registered_spec()
+    (spec,) = registered_specs(bijou_rayban_stories)
     assert (spec.name, spec.display_name) == ("rayban-stories", "Ray-Ban Stories")
     assert spec.runtime is RayBanStoriesSimulator
     rules = spec.eval_rules

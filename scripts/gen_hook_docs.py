@@ -52,14 +52,10 @@ def render() -> str:
     out += [f"| [`{spec.__name__}`](#{spec.__name__}) | on every plugin |" for spec in hooks(hookspecs)]
     for spec in hooks(hookspecs):
         out += section(spec)
-    from_package = plugin_api.DeviceSpec.from_package
     out += ["", "## DeviceSpec", "", inspect.getdoc(plugin_api.DeviceSpec)]
-    out += [
-        "",
-        f"`DeviceSpec.from_package{inspect.signature(from_package)}`",
-        "",
-        inspect.getdoc(from_package),
-    ]
+    for method in (plugin_api.DeviceSpec.from_package, plugin_api.DeviceSpec.from_manifest):
+        args = ", ".join(str(p).split(":")[0] for p in inspect.signature(method).parameters.values())
+        out += ["", f"`DeviceSpec.{method.__name__}({args})`", "", inspect.getdoc(method)]
     out += ["", "## DeviceSimulator", "", inspect.getdoc(plugin_api.DeviceSimulator)]
     out += ["", "## EvalRules", "", inspect.getdoc(plugin_api.EvalRules)]
     out += ["", "## Hook API 1", "", inspect.getdoc(hookspecs_v1)]

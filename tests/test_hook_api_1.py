@@ -64,7 +64,8 @@ def test_an_api_1_plugin_lists_and_checks(fan_cli):
     }
     assert rows["lamp"]["status"] == "ok"
     report = run("devices", "check", "fan")
-    assert "fan" in report and "FAIL" not in report.upper()
+    assert report.startswith("fan (toy-fan 0.1.0)\n") and "FAIL" not in report
+    assert report.count("  ok   ") == 5 and "runtime: FanSimulator handles every tool" in report
 
 
 @pytest.mark.slow

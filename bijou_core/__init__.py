@@ -1,10 +1,7 @@
 """bijou: a small language model as an on-device voice-command engine for wearables."""
 
-from .errors import BijouError
-from .hookspecs import HOOK_API, hookimpl
-from .rules import EvalRules
-from .runtime.simulator import DeviceSimulator
+from .plugin_api import HOOK_API, BijouError, DeviceSimulator, DeviceSpec, EvalRules, hookimpl
 
 __version__ = "0.1.0"
 
-__all__ = ["HOOK_API", "BijouError", "DeviceSimulator", "EvalRules", "hookimpl", "__version__"]
+__all__ = ["HOOK_API", "BijouError", "DeviceSimulator", "DeviceSpec", "EvalRules", "hookimpl", "__version__"]

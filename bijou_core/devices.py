@@ -1,4 +1,4 @@
-"""Devices assembled from plugin hooks: tools, templates, evaluation set and rules, runtime."""
+"""Devices registered by plugins: a ``DeviceSpec`` per device, its parts loaded and checked when used."""
 
 from __future__ import annotations
 
@@ -6,17 +6,18 @@ import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from .errors import BijouError
 from .files import iter_jsonl, load_document, load_json
+from .plugin_api import DeviceSpec
 from .plugins import Plugins, describe_exception, load_plugins
 from .rules import EvalRules
-from .runtime.simulator import DeviceSimulator
 from .schema import CallValidator, check_format, check_tools
+from .simulator import DeviceSimulator
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9-]*")  # matched whole (fullmatch): no trailing newline
 MAX_NAME = 64
@@ -62,49 +63,34 @@ def _record(data: Any, source: str, line: int | None, tools: CallValidator | Non
     return Record(data["query"], data["answers"], source, line)
 
 
-class Device:
-    """One device, its parts loaded lazily from the plugin that registered it."""
+REQUIRED = ("tools", "templates", "eval_set", "runtime")
 
-    def __init__(
-        self,
-        name: str,
-        display_name: str,
-        version: str,
-        description: str,
-        plugin: str,
-        plugins: Plugins,
-    ):
-        self.name = name
-        self.display_name = display_name
-        self.version = version
-        self.description = description
+
+class Device:
+    """One device: its :class:`DeviceSpec`, the parts loaded and checked when first used."""
+
+    def __init__(self, spec: DeviceSpec, plugin: str, package: str | None = None):
+        self.spec = spec
+        self.name = spec.name
+        self.display_name = spec.display_name
+        self.version = spec.version
+        self.description = spec.description
         self.plugin = plugin
-        self._plugins = plugins
+        self.package = package
 
     def __repr__(self) -> str:
         return f"<Device {self.name} {self.version} from plugin {self.plugin}>"
 
-    @property
-    def package(self) -> str | None:
-        return self._plugins.info[self.plugin].package
-
-    def _hook(self, hook_name: str) -> Any:
-        try:
-            return self._plugins.call_one(self.plugin, hook_name, device=self.name)
-        except (Exception, SystemExit) as exc:  # plugin code cannot end bijou
-            raise BijouError(
-                f"plugin {self.plugin}: {hook_name}(device={self.name!r}) raised {describe_exception(exc)}"
-            ) from exc
-
-    def _required(self, hook_name: str) -> Any:
-        value = self._hook(hook_name)
-        if value is None:
-            raise BijouError(f"plugin {self.plugin}: {hook_name} returned nothing for {self.name}")
+    def _part(self, part: str) -> Any:
+        """One part of the spec (``tools``, ``templates``...); a required one must be there."""
+        value = getattr(self.spec, part)
+        if value is None and part in REQUIRED:
+            raise BijouError(f"plugin {self.plugin}: device {self.name} has no {part}")
         return value
 
     @cached_property
     def _tools_value(self) -> Any:
-        return self._required("device_tools")
+        return self._part("tools")
 
     @cached_property
     def tools_source(self) -> str:
@@ -131,7 +117,7 @@ class Device:
 
     @cached_property
     def _templates_value(self) -> Any:
-        return self._required("device_templates")
+        return self._part("templates")
 
     @cached_property
     def templates_source(self) -> str:
@@ -146,7 +132,7 @@ class Device:
 
     @cached_property
     def eval_set(self) -> list[Record]:
-        value = self._required("device_eval_set")
+        value = self._part("eval_set")
         if _is_path(value):
             return load_records(value, self.validator)
         return [
@@ -155,20 +141,20 @@ class Device:
 
     @cached_property
     def eval_rules(self) -> EvalRules:
-        rules = self._hook("device_eval_rules")
+        rules = self._part("eval_rules")
         if rules is None:
             return EvalRules()
         if not isinstance(rules, EvalRules):
-            raise BijouError(f"plugin {self.plugin}: device_eval_rules must return EvalRules")
+            raise BijouError(f"plugin {self.plugin}: the eval rules of {self.name} must be EvalRules")
         return rules
 
     def runtime(self) -> DeviceSimulator:
         """A fresh runtime (simulator) for this device."""
-        value = self._required("device_runtime")
+        value = self._part("runtime")
         runtime = value() if isinstance(value, type) else value
         if not isinstance(runtime, DeviceSimulator):
             raise BijouError(
-                f"plugin {self.plugin}: device_runtime must return a DeviceSimulator, "
+                f"plugin {self.plugin}: the runtime of {self.name} must be a DeviceSimulator, "
                 f"got {type(runtime).__name__}"
             )
         return runtime
@@ -180,6 +166,30 @@ class Device:
         except BijouError as exc:
             return f"broken: {exc}"
         return "ok"
+
+
+class HookApi1Device(Device):
+    """A device of a hook API 1 plugin: each part answered by its ``device_*`` hook when first used.
+
+    The adapter that keeps plugins written before :class:`DeviceSpec` working: their
+    ``register(name=...)`` call gives the spec's name and labels, the hooks give the rest.
+    """
+
+    def __init__(self, spec: DeviceSpec, plugin: str, package: str | None, plugins: Plugins):
+        super().__init__(spec, plugin, package)
+        self._plugins = plugins
+
+    def _part(self, part: str) -> Any:
+        hook = f"device_{part}"
+        try:
+            value = self._plugins.call_one(self.plugin, hook, device=self.name)
+        except (Exception, SystemExit) as exc:  # plugin code cannot end bijou
+            raise BijouError(
+                f"plugin {self.plugin}: {hook}(device={self.name!r}) raised {describe_exception(exc)}"
+            ) from exc
+        if value is None and part in REQUIRED:
+            raise BijouError(f"plugin {self.plugin}: {hook} returned nothing for {self.name}")
+        return value
 
 
 class DeviceRegistry:
@@ -225,23 +235,34 @@ class DeviceRegistry:
         info = self.plugins.info[plugin_name]
         found: list[Device] = []
 
-        def register(name: str, display_name: str = "", version: str = "", description: str = "") -> None:
+        def register(
+            spec: DeviceSpec | None = None,
+            /,
+            *,
+            name: str | None = None,
+            display_name: str = "",
+            version: str = "",
+            description: str = "",
+        ) -> None:
+            api_1 = spec is None  # register(name=...): the parts come from the device_* hooks
+            if api_1:
+                spec = DeviceSpec(name, None, None, None, None, display_name, version, description)
+            elif not isinstance(spec, DeviceSpec):
+                raise TypeError(f"register() takes a DeviceSpec, got {type(spec).__name__}")
+            name = spec.name
             if not isinstance(name, str) or not NAME_RE.fullmatch(name):
                 raise ValueError(f"device name {name!r} must be lowercase letters, digits, dashes")
             if len(name) > MAX_NAME:
                 raise ValueError(f"device name {name[:20]!r}... is longer than {MAX_NAME} characters")
             if any(d.name == name for d in found):
                 raise ValueError(f"device {name!r} is registered twice by plugin {plugin_name}")
-            found.append(
-                Device(
-                    name,
-                    display_name or name,
-                    version or info.version or "0",
-                    description,
-                    plugin_name,
-                    self.plugins,
-                )
+            spec = replace(
+                spec, display_name=spec.display_name or name, version=spec.version or info.version or "0"
             )
+            if api_1:
+                found.append(HookApi1Device(spec, plugin_name, info.package, self.plugins))
+            else:
+                found.append(Device(spec, plugin_name, info.package))
 
         self.plugins.call_guarded(plugin_name, "register_devices", register=register)
         return found if info.ok else []

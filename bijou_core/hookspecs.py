@@ -1,11 +1,9 @@
-"""The bijou plugin API: the hooks a device plugin implements.
+"""The hooks of bijou's plugin API 2 (import them from :mod:`bijou_core.plugin_api`).
 
-A plugin is a module registered under the ``bijou`` entry-point group. It implements some of these
-hooks with ``@bijou_core.hookimpl``. Hooks that take ``device`` are asked about every device; a
-plugin answers for the devices it registered and returns ``None`` for the others.
-
-Files may be returned as paths (``pathlib.Path`` or ``importlib.resources`` traversables), which
-lets bijou name the file and line in its error messages, or as already-loaded Python data.
+A plugin is a module registered under the ``bijou`` entry-point group. It implements these hooks
+with ``@hookimpl``: ``register_devices`` registers one :class:`~bijou_core.plugin_api.DeviceSpec`
+value per device, ``register_models`` names base models. Hook API 1's per-device hooks are in
+:mod:`bijou_core.hookspecs_v1`.
 """
 
 from __future__ import annotations
@@ -15,71 +13,24 @@ from pluggy import HookimplMarker, HookspecMarker
 hookspec = HookspecMarker("bijou")
 hookimpl = HookimplMarker("bijou")
 
-#: The version of this hook API. A plugin may declare ``BIJOU_HOOK_API = 1`` in its module;
-#: a plugin declaring another major version is reported as incompatible and not used.
-HOOK_API = 1
+#: The version of this hook API. A plugin may declare ``BIJOU_HOOK_API = 2`` in its module; one
+#: declaring ``1`` (the six-hook form) still loads; another version is reported as incompatible.
+HOOK_API = 2
+SUPPORTED_HOOK_APIS = (1, 2)
 
 
 @hookspec
 def register_devices(register):
     """Register the devices this plugin provides.
 
-    Call ``register(name=..., display_name=..., version=..., description=...)`` once per device.
-    ``name`` is the short id used on the command line (``airpods-pro``): lowercase letters, digits
-    and dashes. ``version`` is the version of the device definition, usually the plugin's.
-    """
-
-
-@hookspec(firstresult=True)
-def device_tools(device):
-    """Return the tools of ``device``: a path to a tools JSON file or the list itself.
-
-    Each tool is an OpenAI-style function ``{"name", "description", "parameters"}`` whose
-    ``parameters`` is a JSON Schema object with ``properties``, ``required`` and, per property,
-    ``type``, ``enum``, ``minimum``/``maximum`` and ``default``. See ``schemas/tools.schema.json``.
-    """
-
-
-@hookspec(firstresult=True)
-def device_templates(device):
-    """Return the synthetic-data templates of ``device``: a path to a YAML/JSON file or a dict.
-
-    Templates are phrasings with typed slots: ``{param}`` is filled from the parameter's enum
-    (spoken forms under ``values``), its numeric range (digits or words) or a plugin-supplied list
-    (``lists``). ``no_tool`` holds commands that need no tool, near misses included. See
-    ``schemas/templates.schema.json``.
-    """
-
-
-@hookspec(firstresult=True)
-def device_eval_set(device):
-    """Return the hand-written evaluation set of ``device``: a path to a JSONL file or a list.
-
-    Each record is ``{"query": str, "answers": [calls]}`` (``[]`` when no tool applies). The set
-    must be written by hand, never produced by the device's own templates, so that a score on it
-    measures generalization.
-    """
-
-
-@hookspec(firstresult=True)
-def device_eval_rules(device):
-    """Return the ``bijou_core.EvalRules`` used to compare calls of ``device``.
-
-    Rules say how arguments are normalized before comparison: whether a default equals omission,
-    whether string case and punctuation matter, which string parameters are free text. Devices
-    that return nothing get the default rules.
-    """
-
-
-@hookspec(firstresult=True)
-def device_runtime(device):
-    """Return the runtime of ``device``: a ``bijou_core.DeviceSimulator`` subclass or instance.
-
-    The runtime executes validated calls, one method per tool, keeps device state (volume, noise
-    mode, recordings...) and lists in ``confirm`` the tools that must be confirmed by the user
-    before they run (sending a message, going live). A handler must not raise for a call that is
-    valid against its tool's schema: when the device cannot do it in its current state (stopping a
-    video that is not recording), it returns a result saying so, e.g. ``{"ok": False, "error": ...}``.
+    Call ``register(spec)`` once per device with a ``DeviceSpec``: its name, display name,
+    version, description, tools, templates, evaluation set, evaluation rules and runtime. Files
+    may be given as paths (``pathlib.Path`` or ``importlib.resources`` traversables), which lets
+    bijou name the file and line in its error messages, or as already-loaded Python data.
+    ``DeviceSpec.from_package(__name__, runtime=MySimulator)`` builds the spec from the files next
+    to the plugin's ``__init__.py`` (``device.yaml``, ``tools.json``, ``templates.yaml``,
+    ``eval.jsonl``). The device name is the short id used on the command line (``airpods-pro``):
+    lowercase letters, digits and dashes.
     """
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BijouError
-from .files import temp_dir
+from .model_cache import cache_dir  # noqa: F401 - speech and spoken evaluation import it from here
 from .plugins import Plugins, load_plugins
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -21,15 +19,6 @@ class ModelEntry:
     resolve: Callable[[], Path]
     description: str
     plugin: str
-
-
-def cache_dir() -> Path:
-    """Where bijou caches converted models and tools (``BIJOU_CACHE_DIR`` overrides)."""
-    if "BIJOU_CACHE_DIR" in os.environ:
-        return Path(os.environ["BIJOU_CACHE_DIR"])
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("bijou"))
 
 
 def registered_models(plugins: Plugins | None = None) -> dict[str, ModelEntry]:
@@ -77,37 +66,3 @@ def _hub_model(repo_id: str) -> str:
             f"({type(exc).__name__}); use {DEFAULT_MODEL!r} (embedded) or a local model folder"
         ) from None
     return repo_id
-
-
-def cached_gguf_conversion(name: str, gguf: Path) -> Path:
-    """Convert a GGUF checkpoint to a transformers folder once, cached under :func:`cache_dir`."""
-    target = cache_dir() / "models" / name
-    if (target / "config.json").is_file():
-        return target
-    from filelock import FileLock
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(target.parent / f".{name}.lock"):  # one process converts, the others wait for it
-        if not (target / "config.json").is_file():
-            _convert_gguf(gguf, target, name)
-    return target
-
-
-def _convert_gguf(gguf: Path, target: Path, name: str) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
-
-    tmp = temp_dir(target.parent, name)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            gguf.parent,
-            gguf_file=gguf.name,
-            quantization_config=GgufConfig(dequantize=True),
-            dtype=torch.float32,
-        )
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

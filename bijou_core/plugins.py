@@ -10,7 +10,8 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
+from . import hookspecs, hookspecs_v1
+from .default_plugins import DEFAULT_PLUGINS
 
 ENTRY_POINT_GROUP = "bijou"
 LOAD_ENV = "BIJOU_LOAD_PLUGINS"
@@ -51,6 +52,7 @@ class Plugins:
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager("bijou")
         self.pm.add_hookspecs(hookspecs)
+        self.pm.add_hookspecs(hookspecs_v1)
         self.info: dict[str, PluginInfo] = {}
 
     def register(
@@ -60,10 +62,10 @@ class Plugins:
         info = PluginInfo(name=name, package=package, version=version)
         self.info[name] = info
         api = getattr(module, "BIJOU_HOOK_API", hookspecs.HOOK_API)
-        if api != hookspecs.HOOK_API:
+        if api not in hookspecs.SUPPORTED_HOOK_APIS:
             info.error = (
                 f"incompatible hook API: plugin targets bijou hook API {api}, "
-                f"this bijou provides {hookspecs.HOOK_API}"
+                f"this bijou provides {hookspecs.HOOK_API} (and still loads 1)"
             )
             return info
         try:
@@ -105,17 +107,19 @@ class Plugins:
             return None
 
     def call_one(self, plugin: str, hook_name: str, **kwargs: Any) -> Any:
-        """Call a hook on one plugin only (the one that owns the device being asked about)."""
-        owner = self.pm.get_plugin(plugin)
-        others = [p for _, p in self.pm.list_name_plugin() if p is not owner]
-        return self.pm.subset_hook_caller(hook_name, remove_plugins=others)(**kwargs)
+        """Call a hook on one plugin only; None when the plugin does not implement it."""
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            if impl.plugin_name == plugin:
+                return impl.function(*(kwargs[arg] for arg in impl.argnames))
+        return None
 
 
 def load_plugins(environ: Mapping[str, str] | None = None) -> Plugins:
     """A plugin manager with the built-in plugins and every allowed installed plugin loaded."""
-    from . import __version__, builtin_models
+    from . import __version__
 
     plugins = Plugins()
-    plugins.register(builtin_models, "bijou-core", package="bijou-core", version=__version__)
+    for name, module in DEFAULT_PLUGINS.items():
+        plugins.register(module, name, package="bijou-core", version=__version__)
     plugins.load_entry_points(environ)
     return plugins

@@ -15,7 +15,7 @@ _PUNCT = re.compile(r"[^\w\s]")
 
 @dataclass(frozen=True)
 class EvalRules:
-    """Per-device comparison rules, returned by a plugin's ``device_eval_rules`` hook.
+    """Per-device comparison rules: a ``DeviceSpec``'s ``eval_rules`` (``eval_rules`` in ``device.yaml``).
 
     - ``defaults_equal_omission``: an optional argument stated at its default equals omitting it.
     - ``case_sensitive``: compare strings with case (off: "Mom" equals "mom").

@@ -1,9 +1,10 @@
 """``bijou plugin new``: scaffold a complete, installable device plugin package.
 
 The package has the layout of the plugins that ship with bijou (``pyproject.toml`` with the ``bijou``
-entry point, ``src/bijou_NAME/{__init__.py, tools.json, templates.yaml, eval.jsonl, simulator.py}``,
-``README.md``, ``tests/``). Without a tools file it holds a small example device; with one, the
-templates, eval set and simulator are derived from the tools. Either way the generated device passes
+entry point, ``src/bijou_NAME/{__init__.py, device.yaml, tools.json, templates.yaml, eval.jsonl,
+simulator.py}``, ``README.md``, ``tests/``), rendered from the template files of
+:mod:`bijou_core.plugin_template`. Without a tools file it holds a small example device; with one,
+the templates, eval set and simulator are derived from the tools. Either way the generated device passes
 the conformance checks of ``bijou devices check`` before anything is written, and the package is
 written atomically (built beside the target, then renamed).
 """
@@ -18,24 +19,26 @@ import secrets
 import shutil
 import types
 from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
 from itertools import pairwise
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
 
-from . import scaffold_files as text
 from .conformance import failures
 from .devices import MAX_NAME, NAME_RE, DeviceRegistry
 from .errors import BijouError, at
-from .files import dumps_record, load_json
-from .hookspecs import hookimpl
+from .files import dumps_record, iter_jsonl, load_json, load_yaml
+from .plugin_api import DeviceSpec, hookimpl
 from .plugins import Plugins
-from .rules import EvalRules
-from .runtime.simulator import DeviceSimulator
 from .schema import check_tools
+from .simulator import DeviceSimulator
 
+TEMPLATE = files("bijou_core.plugin_template")  # the package's files, as `bijou plugin new` renders them
 SCALAR_TYPES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
 PY_TYPES = {**SCALAR_TYPES, "array": "list", "object": "dict"}
 
@@ -74,6 +77,17 @@ class PluginSpec:
             for param, schema in tool["parameters"]["properties"].items()
             if schema.get("type") == "string" and "enum" not in schema
         ]
+
+
+def template(path: str) -> Template:
+    """One ``*.tmpl`` file of :data:`TEMPLATE` (``$name``-style placeholders)."""
+    return Template((TEMPLATE / path).read_text(encoding="utf-8"))
+
+
+@cache
+def wording() -> dict[str, Any]:
+    """Phrasing frames and generic no-tool commands of derived plugins (``derived/wording.yaml``)."""
+    return load_yaml(TEMPLATE / "derived/wording.yaml")
 
 
 # -- names ------------------------------------------------------------------------------------
@@ -195,7 +209,7 @@ def derive_templates(tools: list[dict[str, Any]]) -> dict[str, Any]:
                 values[key] = {"true": ["on", "enabled"], "false": ["off", "disabled"]}
             elif schema.get("type") == "string":
                 lists[key] = [str(v) for v in schema.get("examples", [])] or [
-                    f"{words(param)} {n}" for n in text.PLACEHOLDERS
+                    f"{words(param)} {n}" for n in wording()["placeholders"]
                 ]
         # Alternate frames state the required parameters only, or every sayable one too.
         fixed = {p: _fixed_value(name, p, props[p]) for p in required if not _sayable(props[p])}
@@ -203,7 +217,7 @@ def derive_templates(tools: list[dict[str, Any]]) -> dict[str, Any]:
             " ".join([words(name), *(f"{words(p)} {{{p}}}" for p in stated if _sayable(props[p]))])
             for stated in (required, list(props))
         ]
-        phrases = [frame.format(do=variants[i % 2]) for i, frame in enumerate(text.TEMPLATE_FRAMES)]
+        phrases = [frame.format(do=variants[i % 2]) for i, frame in enumerate(wording()["template_frames"])]
         entries = [{"text": p, "args": fixed} if fixed else p for p in dict.fromkeys(phrases)]
         # A parameter no slot can say (array, object) is stated by a phrasing of its own.
         for param, schema in props.items():
@@ -212,11 +226,11 @@ def derive_templates(tools: list[dict[str, Any]]) -> dict[str, Any]:
                 entries.append({"text": f"{variants[0]} with the usual {words(param)}", "args": args})
         phrasings[name] = entries
     templates: dict[str, Any] = {"format": 1, "values": values, "lists": lists, "tools": phrasings}
-    templates["no_tool"] = apart_from(text.GENERIC_NO_TOOL, tools)
+    templates["no_tool"] = apart_from(wording()["generic_no_tool"], tools)
     return {k: v for k, v in templates.items() if v}
 
 
-def apart_from(commands: tuple[str, ...], tools: list[dict[str, Any]]) -> list[str]:
+def apart_from(commands: list[str], tools: list[dict[str, Any]]) -> list[str]:
     """The generic no-tool ``commands`` that say no tool's name (every word of it): "lock the
     front door" is left out for a device with a ``lock_door`` tool, whose call it may well be."""
     names = [set(words(tool["name"]).split()) for tool in tools]
@@ -258,19 +272,22 @@ def _eval_command(
 def derive_eval_set(tools: list[dict[str, Any]], templates: dict[str, Any]) -> list[dict[str, Any]]:
     """A small starting eval set in wording the templates do not use (to be extended by hand)."""
     records = []
+    frames = wording()["eval_frames"]
     for i, tool in enumerate(tools):
         for variant in (0, 1):
             k = 2 * i + variant
             do, arguments = _eval_command(tool, templates, bool(variant), k)
-            query = text.EVAL_FRAMES[k % len(text.EVAL_FRAMES)].format(do=do)
+            query = frames[k % len(frames)].format(do=do)
             records.append({"query": query, "answers": [{"name": tool["name"], "arguments": arguments}]})
     for i, (first, second) in enumerate(list(pairwise(tools))[:2]):
         do_a, args_a = _eval_command(first, templates, False, i + 1)
         do_b, args_b = _eval_command(second, templates, False, i + 2)
         calls = [{"name": first["name"], "arguments": args_a}, {"name": second["name"], "arguments": args_b}]
-        records.append({"query": text.MULTI_FRAME.format(a=do_a, b=do_b), "answers": calls})
+        records.append({"query": wording()["multi_frame"].format(a=do_a, b=do_b), "answers": calls})
     count = max(2, -(-len(records) * 15 // 100))
-    records += [{"query": q, "answers": []} for q in apart_from(text.GENERIC_EVAL_NO_TOOL, tools)[:count]]
+    records += [
+        {"query": q, "answers": []} for q in apart_from(wording()["generic_eval_no_tool"], tools)[:count]
+    ]
     return records
 
 
@@ -360,7 +377,7 @@ def derive_simulator(tools: list[dict[str, Any]], display_name: str, class_name:
     for tool in tools:
         for param, schema in tool["parameters"]["properties"].items():
             state.setdefault(param, example_value(schema) if _sayable(schema) else None)
-    header = text.GENERIC_SIMULATOR_HEADER.substitute(
+    header = template("derived/simulator.py.tmpl").substitute(
         display_name=display_name, class_name=class_name, initial_state=_state_literal(state)
     )
     source = header + "".join(f"\n{_method(tool)}\n" for tool in tools)
@@ -378,7 +395,7 @@ def derive_simulator(tools: list[dict[str, Any]], display_name: str, class_name:
         assertion = 'assert {k: runtime.state[k] for k in call["arguments"]} == call["arguments"]'
     else:
         assertion = "assert runtime.execute(call) == runtime.state"
-    tests = text.GENERIC_SIMULATOR_TESTS.substitute(call=py_literal(call), assertion=assertion)
+    tests = template("derived/simulator_tests.py.tmpl").substitute(call=py_literal(call), assertion=assertion)
     return source, tests
 
 
@@ -392,11 +409,13 @@ def example_spec(name: str, display_name: str, description: str | None) -> Plugi
         name=name,
         display_name=display_name,
         description=description or f"{display_name}: vibration strength, timers and battery.",
-        tools=text.EXAMPLE_TOOLS,
-        templates=text.EXAMPLE_TEMPLATES,
-        eval_set=text.EXAMPLE_EVAL_SET,
-        simulator=text.EXAMPLE_SIMULATOR.substitute(display_name=display_name, class_name=class_name),
-        simulator_tests=text.EXAMPLE_SIMULATOR_TESTS,
+        tools=load_json(TEMPLATE / "example/tools.json"),
+        templates=load_yaml(TEMPLATE / "example/templates.yaml"),
+        eval_set=[record for _, record in iter_jsonl(TEMPLATE / "example/eval.jsonl")],
+        simulator=template("example/simulator.py.tmpl").substitute(
+            display_name=display_name, class_name=class_name
+        ),
+        simulator_tests=template("example/simulator_tests.py.tmpl").substitute(),
         derived=False,
     )
 
@@ -424,19 +443,16 @@ def verify(spec: PluginSpec) -> None:
     """Run the conformance checks on the spec as an in-memory plugin; raise on the first failure."""
     namespace: dict[str, Any] = {}
     exec(compile(spec.simulator, f"{spec.module}/simulator.py", "exec"), namespace)
+    device = DeviceSpec.from_manifest(
+        yaml.safe_load(render_manifest(spec)),
+        f"{spec.module}/device.yaml",
+        tools=spec.tools,
+        templates=spec.templates,
+        eval_set=spec.eval_set,
+        runtime=namespace[spec.class_name],
+    )
     plugin = types.ModuleType(spec.module)
-    hooks = {
-        "register_devices": lambda register: register(
-            name=spec.name, display_name=spec.display_name, version="0.1.0", description=spec.description
-        ),
-        "device_tools": lambda device: spec.tools,
-        "device_templates": lambda device: spec.templates,
-        "device_eval_set": lambda device: spec.eval_set,
-        "device_eval_rules": lambda device: EvalRules(free_text=frozenset(spec.free_text)),
-        "device_runtime": lambda device: namespace[spec.class_name],
-    }
-    for hook, impl in hooks.items():
-        setattr(plugin, hook, hookimpl(impl))
+    plugin.register_devices = hookimpl(lambda register: register(device))
     plugins = Plugins()
     plugins.register(plugin, spec.name)
     failed = failures(DeviceRegistry(plugins).get(spec.name))
@@ -479,6 +495,19 @@ def _flow_args(entry: Any) -> Any:
     )
 
 
+def render_manifest(spec: PluginSpec) -> str:
+    """The package's ``device.yaml``: name, labels and evaluation rules."""
+    manifest = {
+        "name": spec.name,
+        "display_name": spec.display_name,
+        "description": spec.description,
+        "eval_rules": {"free_text": spec.free_text},
+    }
+    return template("src/device.yaml.header.tmpl").substitute() + yaml.safe_dump(
+        manifest, sort_keys=False, allow_unicode=True, width=100
+    )
+
+
 def render_templates(spec: PluginSpec) -> str:
     """templates.yaml: a header, then each section; spoken forms and fixed args in flow style."""
     data = dict(spec.templates)
@@ -488,7 +517,7 @@ def render_templates(spec: PluginSpec) -> str:
         }
     data["tools"] = {tool: [_flow_args(e) for e in entries] for tool, entries in data["tools"].items()}
     dumped = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
-    header = text.TEMPLATES_HEADER.substitute(name=spec.name)
+    header = template("src/templates.yaml.header.tmpl").substitute(name=spec.name)
     if spec.derived:
         header += "# TODO: derived from the tool names by `bijou plugin new`: rewrite as people speak.\n"
     return header + re.sub(r"\n(?=[a-z_]+:)", "\n\n", dumped)
@@ -531,25 +560,23 @@ def render(spec: PluginSpec) -> dict[str, str]:
     test_file = f"test_{spec.module.removeprefix('bijou_')}.py"
     src = f"src/{spec.module}"
     return {
-        "pyproject.toml": text.PYPROJECT.substitute(fields),
-        "README.md": text.README.substitute(
+        "pyproject.toml": template("pyproject.toml.tmpl").substitute(fields),
+        "README.md": template("README.md.tmpl").substitute(
             fields,
             tools_table=tools_table(spec.tools),
-            templates_note=text.DERIVED_TEMPLATES_NOTE if spec.derived else "",
+            templates_note=template("derived/README-note.md.tmpl").substitute() if spec.derived else "",
             eval_count=len(spec.eval_set),
             test_file=test_file,
         ),
-        f"{src}/__init__.py": text.INIT.substitute(
-            fields,
-            display_name_literal=py_literal(spec.display_name),
-            description_literal=py_literal(spec.description),
-            free_text="{" + ", ".join(map(py_literal, spec.free_text)) + "}" if spec.free_text else "",
-        ),
+        f"{src}/__init__.py": template("src/__init__.py.tmpl").substitute(fields),
+        f"{src}/device.yaml": render_manifest(spec),
         f"{src}/tools.json": json.dumps(spec.tools, indent=2, ensure_ascii=False) + "\n",
         f"{src}/templates.yaml": render_templates(spec),
         f"{src}/eval.jsonl": "".join(dumps_record(r) + "\n" for r in spec.eval_set),
         f"{src}/simulator.py": spec.simulator,
-        f"tests/{test_file}": text.TESTS.substitute(fields, simulator_tests=spec.simulator_tests),
+        f"tests/{test_file}": template("tests/test_device.py.tmpl").substitute(
+            fields, simulator_tests=spec.simulator_tests
+        ),
     }
 
 

@@ -15,12 +15,12 @@ from referencing import Registry, Resource
 from .bounds import MAX_DEPTH, bad_number, too_deep
 from .errors import at
 
-FORMATS = ("tools", "templates", "record")
+FORMATS = ("tools", "templates", "record", "device")
 
 
 @cache
 def format_schema(name: str) -> dict[str, Any]:
-    """One of bijou's own format schemas (``tools``, ``templates``, ``record``)."""
+    """One of bijou's own format schemas (``tools``, ``templates``, ``record``, ``device``)."""
     return json.loads(files("bijou_core.schemas").joinpath(f"{name}.schema.json").read_text())
 
 

@@ -14,8 +14,12 @@ In ``tests/test_my_ring.py`` of a plugin (installed with ``pip install -e .``)::
     def test_templates(device):
         assert_templates_cover(device)
 
-Every helper takes a device name or a loaded ``Device``. A failure is an ``AssertionError`` whose
-message names each failed check and why, as ``bijou devices check`` prints it.
+Every helper takes a device name or a loaded ``Device`` (``bijou_core.devices.Device``: its
+``spec``, ``tools``, ``tools_by_name``, ``templates``, ``eval_set`` records with ``query`` and
+``answers``, ``eval_rules``, ``validator`` and ``runtime()``, a fresh simulator).
+A failure is an ``AssertionError`` whose message names each failed check and why, as
+``bijou devices check`` prints it. ``registered_specs(module)`` gives the ``DeviceSpec`` values a
+plugin module registers.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 from .conformance import CHECKS, SAMPLES, failures, template_set
 from .devices import Device, load_registry
 from .errors import BijouError
+from .plugin_api import DeviceSpec
 from .plugins import LOAD_ENV
 
 DeviceLike = str | Device
@@ -57,6 +62,17 @@ def load_device(name: str) -> Device:
     if os.environ.get(LOAD_ENV) is not None:
         lines.append(f"  note: {LOAD_ENV}={os.environ[LOAD_ENV]!r} limits which plugins are loaded")
     raise AssertionError("\n".join(lines))
+
+
+def registered_specs(plugin: Any) -> list[DeviceSpec]:
+    """The ``DeviceSpec`` values that a plugin module's ``register_devices`` hook registers.
+
+    Calls the hook directly, without bijou's plugin loading: ``(spec,) = registered_specs(my_ring)``
+    then checks what the plugin declares (``spec.name``, ``spec.eval_rules``, ``spec.runtime``).
+    """
+    specs: list[DeviceSpec] = []
+    plugin.register_devices(specs.append)
+    return specs
 
 
 def device_fixture(name: str, scope: str = "module") -> Any:

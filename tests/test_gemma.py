@@ -14,8 +14,8 @@ import toy_plugin
 from click.testing import CliRunner
 from datasets import Dataset
 
-from bijou_core.builtin_models import GEMMA3_SHA256, GEMMA3_SIZE, gemma3_gguf
 from bijou_core.cli import main
+from bijou_core.default_plugins.embedded_models import GEMMA3_SHA256, GEMMA3_SIZE, gemma3_gguf
 from bijou_core.devices import load_registry
 from bijou_core.errors import BijouError
 from bijou_core.models import registered_models

@@ -181,7 +181,7 @@ CONVERTER = textwrap.dedent(
     import time
     from pathlib import Path
     import transformers
-    from bijou_core.models import cached_gguf_conversion
+    from bijou_core.model_cache import cached_gguf_conversion
 
     class Model:  # stands in for a slow conversion that writes a model folder
         def save_pretrained(self, folder):

@@ -15,11 +15,11 @@ import pytest
 import toy_plugin
 from click.testing import CliRunner
 
-from bijou_core import hookimpl
 from bijou_core.cli import main
 from bijou_core.conformance import run_checks
 from bijou_core.devices import DeviceRegistry
 from bijou_core.errors import BijouError
+from bijou_core.plugin_api import DeviceSpec, hookimpl
 from bijou_core.plugins import Plugins
 
 
@@ -34,12 +34,16 @@ def use_registry(monkeypatch, registry: DeviceRegistry) -> None:
 
 def lamp_like(templates=None, runtime=None) -> types.ModuleType:
     """The lamp plugin with other templates or another runtime."""
+    spec = DeviceSpec(
+        name="lamp",
+        tools=toy_plugin.TOOLS,
+        templates=templates or toy_plugin.TEMPLATES,
+        eval_set=toy_plugin.EVAL_SET,
+        runtime=runtime or toy_plugin.LampSimulator,
+        version="1",
+    )
     module = types.ModuleType("lamp_like")
-    module.register_devices = hookimpl(lambda register: register(name="lamp", version="1"))
-    module.device_tools = hookimpl(lambda device: toy_plugin.TOOLS)
-    module.device_templates = hookimpl(lambda device: templates or toy_plugin.TEMPLATES)
-    module.device_eval_set = hookimpl(lambda device: toy_plugin.EVAL_SET)
-    module.device_runtime = hookimpl(lambda device: runtime or toy_plugin.LampSimulator)
+    module.register_devices = hookimpl(lambda register: register(spec))
     return module
 
 
@@ -67,24 +71,16 @@ def _zip_plugin(tmp_path) -> str:
     archive = tmp_path / "zipped_lamp.zip"
     source = textwrap.dedent(
         """
-        from importlib.resources import files
-        from bijou_core import hookimpl
+        from bijou_core.plugin_api import DeviceSimulator, DeviceSpec, hookimpl
 
         @hookimpl
         def register_devices(register):
-            register(name="zip-lamp", version="1")
-
-        @hookimpl
-        def device_tools(device):
-            return files(__name__) / "tools.json"
-
-        @hookimpl
-        def device_templates(device):
-            return files(__name__) / "templates.yaml"
+            register(DeviceSpec.from_package(__name__, runtime=DeviceSimulator))
         """
     )
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("zipped_lamp/__init__.py", source)
+        zf.writestr("zipped_lamp/device.yaml", "name: zip-lamp\nversion: '1'\n")
         zf.writestr("zipped_lamp/tools.json", json.dumps(toy_plugin.TOOLS))
         zf.writestr("zipped_lamp/templates.yaml", json.dumps(toy_plugin.TEMPLATES))
     return str(archive)

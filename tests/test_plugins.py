@@ -74,11 +74,11 @@ def test_plugin_raising_in_device_hook_marks_device_broken():
 
 
 def test_incompatible_hook_api_is_reported():
-    future = plugin(BIJOU_HOOK_API=2, register_devices=lambda register: None)
+    future = plugin(BIJOU_HOOK_API=3, register_devices=lambda register: None)
     plugins = Plugins()
     info = plugins.register(future, "future")
     assert not info.ok
-    assert "plugin targets bijou hook API 2, this bijou provides 1" in info.error
+    assert "plugin targets bijou hook API 3, this bijou provides 2 (and still loads 1)" in info.error
 
 
 def test_hookimpl_with_unknown_argument_is_reported():

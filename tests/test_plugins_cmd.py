@@ -23,11 +23,11 @@ def plugin_module(name: str, **attributes) -> types.ModuleType:
 
 @pytest.fixture(autouse=True)
 def installed(monkeypatch) -> None:
-    """Entry points: the lamp, a missing module, a plugin for hook API 2, one raising in a hook."""
+    """Entry points: the lamp, a missing module, a plugin for hook API 3, one raising in a hook."""
     monkeypatch.setitem(
         sys.modules,
         "future_plugin",
-        plugin_module("future_plugin", BIJOU_HOOK_API=2, register_devices=lambda register: None),
+        plugin_module("future_plugin", BIJOU_HOOK_API=3, register_devices=lambda register: None),
     )
     monkeypatch.setitem(
         sys.modules,
@@ -58,26 +58,19 @@ def test_plugins_lists_hooks_devices_and_errors():
         "name": "lamp",
         "package": None,
         "version": None,
-        "hooks": [
-            "device_eval_rules",
-            "device_eval_set",
-            "device_runtime",
-            "device_templates",
-            "device_tools",
-            "register_devices",
-        ],
+        "hooks": ["register_devices"],
         "devices": ["lamp"],
         "error": None,
     }
     assert rows["future"]["error"] == (
-        "incompatible hook API: plugin targets bijou hook API 2, this bijou provides 1"
+        "incompatible hook API: plugin targets bijou hook API 3, this bijou provides 2 (and still loads 1)"
     )
     assert rows["future"]["devices"] == [] and rows["future"]["hooks"] == []
     assert rows["missing"]["error"].startswith("failed to import: ModuleNotFoundError: No module named")
     assert rows["raising"]["error"] == "register_devices raised ZeroDivisionError: division by zero"
     assert rows["raising"]["devices"] == []
     assert (
-        "warning: plugin future is broken: incompatible hook API: plugin targets bijou hook API 2"
+        "warning: plugin future is broken: incompatible hook API: plugin targets bijou hook API 3"
         in result.stderr
     )
     assert result.stderr.count("warning: plugin") == 3

@@ -27,6 +27,7 @@ LAYOUT = {
     "pyproject.toml",
     "README.md",
     "src/bijou_{m}/__init__.py",
+    "src/bijou_{m}/device.yaml",
     "src/bijou_{m}/tools.json",
     "src/bijou_{m}/templates.yaml",
     "src/bijou_{m}/eval.jsonl",
@@ -278,7 +279,7 @@ def check_installed(package: Path, name: str, site: Path, cwd: Path, model_dir: 
     assert [(p["package"], p["version"], p["devices"], p["error"]) for p in plugins] == [
         (f"bijou-{name}", "0.1.0", [name], None)
     ]
-    assert len(plugins[0]["hooks"]) == 6
+    assert plugins[0]["hooks"] == ["register_devices"]
 
     checked = bijou(site, cwd, name, "devices", "check", name)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -356,3 +357,17 @@ def test_smart_ring_example_installs_and_passes_everything(tmp_path, tiny_model_
         ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".*_cache"),
     )
     check_installed(package, "smart-ring", tmp_path / "site", tmp_path, tiny_model_dir)
+
+
+def test_plugin_init_files_are_a_few_lines_of_plugin_api_2(tmp_path):
+    assert new("demo-band", "--output-dir", str(tmp_path)).exit_code == 0
+    inits = [
+        *ROOT.glob("plugins/*/src/*/__init__.py"),
+        ROOT / "examples/bijou-smart-ring/src/bijou_smart_ring/__init__.py",
+        tmp_path / "bijou-demo-band/src/bijou_demo_band/__init__.py",
+    ]
+    assert len(inits) == 5
+    for init in inits:
+        source = init.read_text()
+        assert len(source.splitlines()) <= 15, init
+        assert "DeviceSpec.from_package(__name__" in source and "device ==" not in source, init

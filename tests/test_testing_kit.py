@@ -144,7 +144,7 @@ def test_runtime_without_a_method_fails_the_runtime_check(installed, monkeypatch
 
 def test_incompatible_plugin_is_named_when_its_device_is_asked_for(monkeypatch):
     future = types.ModuleType("future_ring")
-    future.BIJOU_HOOK_API = 2
+    future.BIJOU_HOOK_API = 3
     future.register_devices = hookimpl(lambda register: register(name="ring"))
     monkeypatch.setitem(sys.modules, "future_ring", future)
     install(monkeypatch, ("ring", "future_ring"))

@@ -1,9 +1,14 @@
-"""A second in-test device ("fan"), so the runtime can swap between two devices' adapters."""
+"""A second in-test device ("fan"), so the runtime can swap between two devices' adapters.
+
+It is written for hook API 1 (``register(name=...)`` and the ``device_*`` hooks) and kept so, the
+fixture that shows such plugins still list, check, train and run (tests/test_hook_api_1.py).
+"""
 
 from __future__ import annotations
 
 from bijou_core import DeviceSimulator, hookimpl
 
+BIJOU_HOOK_API = 1
 NAME = "fan"
 
 TOOLS = [

@@ -1,8 +1,10 @@
-"""A small in-test device plugin ("lamp"), written only against the public hooks."""
+"""A small in-test device plugin ("lamp"), written only against the public plugin API (hook API 2)."""
 
 from __future__ import annotations
 
-from bijou_core import DeviceSimulator, EvalRules, hookimpl
+from bijou_core.plugin_api import DeviceSimulator, DeviceSpec, EvalRules, hookimpl
+
+BIJOU_HOOK_API = 2
 
 NAME = "lamp"
 
@@ -118,29 +120,16 @@ class LampSimulator(DeviceSimulator):
 
 @hookimpl
 def register_devices(register):
-    register(name=NAME, display_name="Desk Lamp", version="1.2.3", description="A smart desk lamp.")
-
-
-@hookimpl
-def device_tools(device):
-    return TOOLS if device == NAME else None
-
-
-@hookimpl
-def device_templates(device):
-    return TEMPLATES if device == NAME else None
-
-
-@hookimpl
-def device_eval_set(device):
-    return EVAL_SET if device == NAME else None
-
-
-@hookimpl
-def device_eval_rules(device):
-    return EvalRules(free_text=frozenset({"name_scene.scene"})) if device == NAME else None
-
-
-@hookimpl
-def device_runtime(device):
-    return LampSimulator if device == NAME else None
+    register(
+        DeviceSpec(
+            name=NAME,
+            tools=TOOLS,
+            templates=TEMPLATES,
+            eval_set=EVAL_SET,
+            runtime=LampSimulator,
+            display_name="Desk Lamp",
+            version="1.2.3",
+            description="A smart desk lamp.",
+            eval_rules=EvalRules(free_text=frozenset({"name_scene.scene"})),
+        )
+    )

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from ..errors import BijouError
 from ..files import temp_dir
-from ..models import cache_dir
+from ..model_cache import cache_dir
 
 PACKAGE = "llama-cpp-python"
 VENDOR = "/vendor/llama.cpp/"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..export.gguf import check_methods, export_adapter_gguf, export_model_gguf, local_model_folder
-from ..models import cache_dir
+from ..model_cache import cache_dir
 from ..train.manifest import model_identity
 
 

@@ -10,10 +10,9 @@ from bijou_core.testing import (
     device_fixture,
 )
 
-from bijou_smart_ring import NAME
 from bijou_smart_ring.simulator import RESTING_BPM, WORKOUT_BPM, SmartRingSimulator
 
-device = device_fixture(NAME)
+device = device_fixture("smart-ring")
 
 TOOLS = {
     "get_sleep_score",

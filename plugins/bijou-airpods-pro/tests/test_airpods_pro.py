@@ -8,9 +8,10 @@ from importlib.resources import files
 
 import pytest
 from bijou_core.files import load_yaml
+from bijou_core.plugin_api import DeviceSimulator
 from bijou_core.rules import EvalRules
-from bijou_core.runtime.simulator import DeviceSimulator
 from bijou_core.schema import CallValidator
+from bijou_core.testing import registered_specs
 
 import bijou_airpods_pro
 from bijou_airpods_pro.simulator import VOLUME_STEP, AirPodsProSimulator
@@ -129,10 +130,14 @@ def test_templates_cover_every_tool_and_yaml_booleans_are_strings(templates, too
                 assert validator.check_calls([call]) == [], p
 
 
-def test_eval_rules_and_hooks():
-    assert bijou_airpods_pro.device_eval_rules("airpods-pro") == EvalRules(free_text=frozenset())
-    assert bijou_airpods_pro.device_tools("omi") is None
-    assert bijou_airpods_pro.device_runtime("airpods-pro") is AirPodsProSimulator
+def test_the_registered_device():
+    (spec,) = registered_specs(bijou_airpods_pro)
+    assert (spec.name, spec.display_name, spec.runtime) == (
+        "airpods-pro",
+        "AirPods Pro",
+        AirPodsProSimulator,
+    )
+    assert spec.eval_rules == EvalRules(free_text=frozenset())
 
 
 def test_defaults_equal_omission_in_rules(tools_by_name):

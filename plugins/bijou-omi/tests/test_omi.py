@@ -9,9 +9,10 @@ from importlib.resources import files
 
 import pytest
 from bijou_core.files import load_yaml
+from bijou_core.plugin_api import DeviceSimulator
 from bijou_core.rules import EvalRules
-from bijou_core.runtime.simulator import DeviceSimulator
 from bijou_core.schema import CallValidator
+from bijou_core.testing import registered_specs
 
 import bijou_omi
 from bijou_omi.simulator import TODAY, OmiSimulator, date_range, keywords
@@ -172,19 +173,19 @@ def test_templates_cover_every_tool_and_yaml_booleans_are_strings(templates, too
                 assert validator.check_calls([call]) == [], p
 
 
-def test_eval_rules_and_hooks():
-    rules = bijou_omi.device_eval_rules("omi")
-    assert rules == EvalRules(free_text=frozenset(FREE_TEXT))
-    assert bijou_omi.device_eval_rules("airpods-pro") is None
-    assert bijou_omi.device_tools("airpods-pro") is None
-    assert bijou_omi.device_runtime("omi") is OmiSimulator
-    registered = []
-    bijou_omi.register_devices(lambda **kw: registered.append(kw))
-    assert [r["name"] for r in registered] == ["omi"] and registered[0]["display_name"] == "Omi"
+def test_the_registered_device():
+    (spec,) = registered_specs(bijou_omi)
+    assert (spec.name, spec.display_name, spec.runtime) == ("omi", "Omi", OmiSimulator)
+    assert spec.eval_rules == EvalRules(free_text=frozenset(FREE_TEXT))
+    assert [spec.tools.name, spec.templates.name, spec.eval_set.name] == [
+        "tools.json",
+        "templates.yaml",
+        "eval.jsonl",
+    ]
 
 
 def test_free_text_rules_ignore_filler_but_not_content(tools_by_name):
-    rules = bijou_omi.device_eval_rules("omi")
+    rules = registered_specs(bijou_omi)[0].eval_rules
     expected = [{"name": "search_conversations", "arguments": {"query": "Sarah budget"}}]
     said = [{"name": "search_conversations", "arguments": {"query": "sarah about the budget"}}]
     stated = [

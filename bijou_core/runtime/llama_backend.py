@@ -17,6 +17,7 @@ class LlamaCppBackend:
     """One llama.cpp model and context; adapters are loaded once and only their scales change."""
 
     name = "llama.cpp"
+    tokenizer = None  # prompts are rendered from the format's turn markers, not a chat template
 
     def __init__(
         self,

@@ -1,0 +1,64 @@
+"""The contract every model runtime meets, and the registry the engine and ``bijou bench`` load
+runtimes from: a backend's name maps to a function building it from a base model, adapter folders
+(as ``bijou devices train`` writes them) and a quantization."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from .decoding import CONTEXT, Backend
+from .grammar import Vocabulary
+
+
+class ModelBackend(Backend, Protocol):
+    """A base model with adapters resident: what the decoding loop needs, and what the engine
+    needs to swap adapters and build prompts and grammars."""
+
+    name: str
+    tokenizer: Any  # a transformers tokenizer (renders chat templates), or None (turn markers only)
+
+    @property
+    def adapters(self) -> list[str]: ...
+
+    def use(self, name: str | None) -> None:
+        """Activate adapter ``name`` (``None``: the bare base); nothing is reloaded."""
+
+    def load_adapter(self, name: str, path: str | Path) -> None: ...
+
+    def unload_adapter(self, name: str) -> None: ...
+
+    def add_end_token(self, text: str) -> None:
+        """Also stop at ``text`` (a prompt format's end marker)."""
+
+    def vocabulary(self) -> Vocabulary: ...
+
+
+def adapter_file(backend: str, base: str, folder: Path) -> Path:
+    """What ``backend`` loads of adapter ``folder``: the folder, or its GGUF LoRA (converted once)."""
+    if backend == "transformers":
+        return folder
+    from .gguf_files import adapter_gguf
+
+    return adapter_gguf(folder, None if base.endswith(".gguf") else base)
+
+
+def _transformers(base: str, adapters: dict[str, Path], quant: str) -> ModelBackend:
+    from .hf_backend import HFBackend
+
+    return HFBackend(base, adapters, n_ctx=CONTEXT)  # the runtime's commands: as llama.cpp's
+
+
+def _llama_cpp(base: str, adapters: dict[str, Path], quant: str) -> ModelBackend:
+    from .gguf_files import base_gguf
+    from .llama_backend import LlamaCppBackend
+
+    files = {name: adapter_file("llama.cpp", base, path) for name, path in adapters.items()}
+    return LlamaCppBackend(base_gguf(base, quant), files)
+
+
+BACKENDS: dict[str, Callable[[str, dict[str, Path], str], ModelBackend]] = {
+    "transformers": _transformers,  # PEFT adapters on a transformers model; quant is ignored
+    "llama.cpp": _llama_cpp,  # a GGUF base of that quantization, GGUF LoRAs
+}

@@ -155,20 +155,22 @@ def test_bad_audio_is_one_clear_line_naming_the_file(run, tmp_path, make, messag
     assert message in result.output
 
 
+def debian_tool(name: str) -> None:
+    """Skip without Debian's ``name``, except in CI, whose .ci/run installs it: there, fail."""
+    if shutil.which(name) is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is missing in CI: .ci/run installs Debian's {name}")
+        pytest.skip(f"{name} is missing: apt-get install {name} (CI installs it and runs this test)")
+
+
 @pytest.fixture
 def espeak_ng() -> None:
-    if shutil.which("espeak-ng") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("espeak-ng is missing in CI: .ci/run installs Debian's espeak-ng")
-        pytest.skip("espeak-ng is missing: apt-get install espeak-ng (CI installs it and runs this test)")
+    debian_tool("espeak-ng")
 
 
 @pytest.fixture
 def sox() -> None:
-    if shutil.which("sox") is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("sox is missing in CI: .ci/run installs Debian's sox")
-        pytest.skip("sox is missing: apt-get install sox (CI installs it and runs this test)")
+    debian_tool("sox")
 
 
 @pytest.mark.slow

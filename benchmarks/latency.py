@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bijou_core.bench import machine
 from bijou_core.evaluate.metrics import percentile, summarize
 from bijou_core.evaluate.run import evaluate_run
 from bijou_core.files import atomic_writer, write_json
@@ -34,13 +33,6 @@ from bijou_core.runtime.engine import Engine
 
 HERE = Path(__file__).parent
 MODES = {"no": 0, "yes": DRAFT_TOKENS}  # guessing the user's words ahead
-
-
-def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def run(engine: Engine, limit: int | None) -> dict[str, list[dict[str, Any]]]:
@@ -127,11 +119,12 @@ def main() -> None:
                 mine = [e for e in examples if e["device"] == device]
                 lines.append(row(f"{backend} {quant}, {device}", mode, mine, single))
         del engine
+    where = machine()
     header = [
         "# Command latency: where the time goes, against the floor",
         "",
-        f"Written by `{' '.join(['python', *sys.argv])}` on {date.today()}: {cpu()}, "
-        f"{len(os.sched_getaffinity(0))} cores. Adapters: {', '.join(adapters)} "
+        f"Written by `{' '.join(['python', *sys.argv])}` on {date.today()}: {where['cpu']}, "
+        f"{where['cores']} cores. Adapters: {', '.join(adapters)} "
         f"({args.adapters_dir}); each device's eval set; constrained decoding, decline and the call "
         "threshold on (the defaults). Both modes ran in this one process, device by device.",
         "",

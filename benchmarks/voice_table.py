@@ -6,23 +6,16 @@ audio-to-call time."""
 from __future__ import annotations
 
 import json
-import platform
 import statistics
 import sys
 from datetime import date
 from pathlib import Path
 
+from bijou_core.bench import machine
 from bijou_core.evaluate.metrics import percentile
 from bijou_core.files import atomic_writer
 
 HERE = Path(__file__).parent
-
-
-def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def rows(device: str, results: dict) -> list[str]:
@@ -53,7 +46,8 @@ def main(folder: Path = HERE / "voice", target: Path = HERE / "voice.md") -> Non
     lines = [
         "# Voice in: spoken eval commands, recognized, answered",
         "",
-        f"`benchmarks/voice.sh ADAPTERS_DIR` on {date.today()}, {cpu()}, 2 cores, nothing else running;",
+        f"`benchmarks/voice.sh ADAPTERS_DIR` on {date.today()}, {machine()['cpu']}, 2 cores, "
+        "nothing else running;",
         "the default adapters (`bijou devices train DEVICE`, this round's recipe), transformers backend,",
         "constrained decoding. Each plugin's eval set typed, then spoken by espeak-ng in two voices",
         "(`en-us` at 160 words/min, `en-gb+f3` at 140) and recognized by the embedded Whisper base",

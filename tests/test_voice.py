@@ -255,25 +255,31 @@ def test_transcripts_are_compared_on_the_words_the_model_is_given():
     assert word_error_rate(["turn it up"], ["burn it up"]) == pytest.approx(100 / 3)
 
 
-@pytest.mark.slow
-def test_serve_transcribes_audio_for_the_openai_client(adapters_dir, home, bijou_cache, tmp_path):
+@pytest.fixture
+def served_fan(adapters_dir, home, bijou_cache):
+    """``bijou serve`` on the fan adapter, in the background: the server and an OpenAI client."""
     openai = pytest.importorskip("openai")
     engine = Engine.load({"fan": adapters_dir / "fan"}, registry=home)
     with BackgroundServer(create_app(Service(engine))) as running:
-        client = openai.OpenAI(base_url=f"{running.url}/v1", api_key="unused", max_retries=0)
-        with SPOKEN.open("rb") as audio:
-            heard = client.audio.transcriptions.create(model="whisper-base", file=audio).text
-        assert comparable_words(heard).startswith("turn the fan on at speed 2"), heard
-        with SPOKEN.open("rb") as audio:
-            text = client.audio.transcriptions.create(
-                model="whisper-base", file=audio, response_format="text"
-            )
-        assert text.strip() == heard
-        quiet = _silence(tmp_path / "quiet.wav").open("rb")
-        with quiet, pytest.raises(openai.BadRequestError, match=r"quiet.wav: silence \(no sound above"):
-            client.audio.transcriptions.create(model="whisper-base", file=quiet)
-        with pytest.raises(openai.BadRequestError, match="expected a multipart form"):
-            client.post("/audio/transcriptions", body={"file": "x"}, cast_to=object)
+        yield running, openai.OpenAI(base_url=f"{running.url}/v1", api_key="unused", max_retries=0)
+
+
+@pytest.mark.slow
+def test_serve_transcribes_audio_for_the_openai_client(served_fan, tmp_path):
+    import openai
+
+    _, client = served_fan
+    with SPOKEN.open("rb") as audio:
+        heard = client.audio.transcriptions.create(model="whisper-base", file=audio).text
+    assert comparable_words(heard).startswith("turn the fan on at speed 2"), heard
+    with SPOKEN.open("rb") as audio:
+        text = client.audio.transcriptions.create(model="whisper-base", file=audio, response_format="text")
+    assert text.strip() == heard
+    quiet = _silence(tmp_path / "quiet.wav").open("rb")
+    with quiet, pytest.raises(openai.BadRequestError, match=r"quiet.wav: silence \(no sound above"):
+        client.audio.transcriptions.create(model="whisper-base", file=quiet)
+    with pytest.raises(openai.BadRequestError, match="expected a multipart form"):
+        client.post("/audio/transcriptions", body={"file": "x"}, cast_to=object)
 
 
 def _spoken(path: Path, audio_format: str = "wav") -> dict:
@@ -282,48 +288,45 @@ def _spoken(path: Path, audio_format: str = "wav") -> dict:
 
 
 @pytest.mark.slow
-def test_serve_answers_a_chat_request_spoken_as_input_audio(adapters_dir, home, bijou_cache, tmp_path):
-    openai = pytest.importorskip("openai")
-    engine = Engine.load({"fan": adapters_dir / "fan"}, registry=home)
-    with BackgroundServer(create_app(Service(engine))) as running:
-        client = openai.OpenAI(base_url=f"{running.url}/v1", api_key="unused", max_retries=0)
+def test_serve_answers_a_chat_request_spoken_as_input_audio(served_fan, home, tmp_path):
+    running, client = served_fan
 
-        def ask(content, **options):
-            messages = [{"role": "user", "content": content}]
-            return client.chat.completions.create(model="fan", messages=messages, **options)
+    def ask(content, **options):
+        messages = [{"role": "user", "content": content}]
+        return client.chat.completions.create(model="fan", messages=messages, **options)
 
-        said = ask([_spoken(SPOKEN)])
-        heard = said.model_extra["x_bijou"]
-        assert comparable_words(heard["transcript"]).startswith("turn the fan on at speed 2"), heard
-        assert heard["command"] == heard["transcript"]  # the recognizer's text is the command
-        assert heard["latency_ms"]["speech"] > 0 and 2.0 < heard["audio_s"] < 3.5
-        assert heard["valid"] and home.get("fan").validator.is_valid(heard["calls"])
-        typed = ask(heard["transcript"]).model_extra["x_bijou"]
-        assert "transcript" not in typed and "speech" not in typed["latency_ms"]
-        same = ("command", "text", "calls", "valid", "declined", "p_call")
-        assert {k: heard[k] for k in same} == {k: typed[k] for k in same}  # answered like typed
-        chunks = list(ask([{"type": "text", "text": ""}, _spoken(SPOKEN)], stream=True))
-        assert chunks[-1].model_extra["x_bijou"]["transcript"] == heard["transcript"]
+    said = ask([_spoken(SPOKEN)])
+    heard = said.model_extra["x_bijou"]
+    assert comparable_words(heard["transcript"]).startswith("turn the fan on at speed 2"), heard
+    assert heard["command"] == heard["transcript"]  # the recognizer's text is the command
+    assert heard["latency_ms"]["speech"] > 0 and 2.0 < heard["audio_s"] < 3.5
+    assert heard["valid"] and home.get("fan").validator.is_valid(heard["calls"])
+    typed = ask(heard["transcript"]).model_extra["x_bijou"]
+    assert "transcript" not in typed and "speech" not in typed["latency_ms"]
+    same = ("command", "text", "calls", "valid", "declined", "p_call")
+    assert {k: heard[k] for k in same} == {k: typed[k] for k in same}  # answered like typed
+    chunks = list(ask([{"type": "text", "text": ""}, _spoken(SPOKEN)], stream=True))
+    assert chunks[-1].model_extra["x_bijou"]["transcript"] == heard["transcript"]
 
-        bad = {
-            "silence": (_spoken(_silence(tmp_path / "quiet.wav")), "", "input_audio.wav: silence (no sound"),
-            "corrupt": (
-                _spoken(_write(tmp_path / "junk.wav", b"RIFF\0\0\0\0WAVEjunk" * 64)),
-                "",
-                "input_audio.wav: not readable as audio",
-            ),
-            "format": (_spoken(SPOKEN, "flac"), ".format", "Input should be 'wav' or 'mp3'"),
-            "base64": (
-                {"type": "input_audio", "input_audio": {"data": "RIFF!!not base64", "format": "wav"}},
-                ".data",
-                "not base64",
-            ),
-        }
-        for name, (part, field, says) in bad.items():
-            body = {"model": "fan", "messages": [{"role": "user", "content": [part]}]}
-            response = httpx.post(f"{running.url}/v1/chat/completions", json=body, timeout=60)
-            assert response.status_code == 400, (name, response.text)
-            error = response.json()["error"]
-            assert error["param"] == f"messages.0.content.0.input_audio{field}", (name, error)
-            assert says in error["message"] and error["type"] == "invalid_request_error", (name, error)
-        assert httpx.get(f"{running.url}/health").json()["status"] == "ok"  # the server lives on
+    bad = {
+        "silence": (_spoken(_silence(tmp_path / "quiet.wav")), "", "input_audio.wav: silence (no sound"),
+        "corrupt": (
+            _spoken(_write(tmp_path / "junk.wav", b"RIFF\0\0\0\0WAVEjunk" * 64)),
+            "",
+            "input_audio.wav: not readable as audio",
+        ),
+        "format": (_spoken(SPOKEN, "flac"), ".format", "Input should be 'wav' or 'mp3'"),
+        "base64": (
+            {"type": "input_audio", "input_audio": {"data": "RIFF!!not base64", "format": "wav"}},
+            ".data",
+            "not base64",
+        ),
+    }
+    for name, (part, field, says) in bad.items():
+        body = {"model": "fan", "messages": [{"role": "user", "content": [part]}]}
+        response = httpx.post(f"{running.url}/v1/chat/completions", json=body, timeout=60)
+        assert response.status_code == 400, (name, response.text)
+        error = response.json()["error"]
+        assert error["param"] == f"messages.0.content.0.input_audio{field}", (name, error)
+        assert says in error["message"] and error["type"] == "invalid_request_error", (name, error)
+    assert httpx.get(f"{running.url}/health").json()["status"] == "ok"  # the server lives on

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -124,11 +125,12 @@ class LlamaCppBackend:
             raise BijouError(f"{self._n_past + len(ids):,} tokens do not fit the context of {self.n_ctx:,}")
         batch, size = self.llm._batch, self.llm.n_batch
         first = len(ids) % size or size  # the chunks end on a full one, holding the last rows' tokens
-        for start in [0, *range(first, len(ids), size)]:
-            chunk = ids[start : (start + first) if start == 0 else start + size]
+        for start, end in itertools.pairwise([0, *range(first, len(ids) + 1, size)]):
+            chunk = ids[start:end]
             batch.set_batch(batch=chunk, n_past=self._n_past, logits_all=False)
-            for i in range(max(0, len(chunk) - rows), len(chunk)):
-                batch.batch.logits[i] = True
+            if end == len(ids):
+                for i in range(max(0, len(chunk) - rows), len(chunk)):
+                    batch.batch.logits[i] = True
             self.llm._ctx.decode(batch)
             self._n_past += len(chunk)
 

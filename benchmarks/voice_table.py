@@ -1,7 +1,8 @@
 """Summarize benchmarks/voice/DEVICE.json (``bijou devices eval --speech`` results) into
 benchmarks/voice.md: typed against spoken accuracy, the recognizer's word error rate with and
 without the device-vocabulary prompt, and its latency on 2-4 s commands against the whole
-audio-to-call time."""
+audio-to-call time; and where spoken accuracy is lost: on the commands the recognizer heard word
+for word against the misheard ones."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from bijou_core.bench import machine
 from bijou_core.evaluate.metrics import percentile
 from bijou_core.files import atomic_writer
+from bijou_core.speech import comparable_words
 
 HERE = Path(__file__).parent
 
@@ -42,6 +44,29 @@ def rows(device: str, results: dict) -> list[str]:
     return out
 
 
+def losses(device: str, results: dict) -> list[str]:
+    """Per spoken run: how many commands were heard word for word, and exact match on those
+    (spoken against typed, same commands) and on the misheard ones."""
+    typed = next(r for r in results["runs"] if "speech" not in r)["examples"]
+    out = []
+    for run in (r for r in results["runs"] if "speech" in r):
+        pairs = list(zip(typed, run["examples"], strict=True))
+        heard = [comparable_words(s["transcript"]) == comparable_words(s["query"]) for _, s in pairs]
+        right = [p for p, ok in zip(pairs, heard, strict=True) if ok]
+        wrong = [p for p, ok in zip(pairs, heard, strict=True) if not ok]
+
+        def exact(group: list, which: int) -> str:
+            return f"{100 * sum(p[which]['exact_match'] for p in group) / len(group):.1f}" if group else "-"
+
+        sp = run["speech"]
+        out.append(
+            f"| {device} | {sp['voice']} | {sp.get('noise') or 'none'} | "
+            f"{len(right)} of {len(pairs)} ({100 * len(right) / len(pairs):.0f}%) | "
+            f"{exact(right, 0)} | {exact(right, 1)} | {exact(wrong, 0)} | {exact(wrong, 1)} |"
+        )
+    return out
+
+
 def main(folder: Path = HERE / "voice", target: Path = HERE / "voice.md") -> None:
     lines = [
         "# Voice in: spoken eval commands, recognized, answered",
@@ -65,8 +90,24 @@ def main(folder: Path = HERE / "voice", target: Path = HERE / "voice.md") -> Non
         "| audio to call p50 / p95 ms | recognizer share |",
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for path in sorted(folder.glob("**/*.json"), key=lambda p: (p.stem, p.parent != folder)):
-        lines += rows(path.stem, json.loads(path.read_text()))
+    files = sorted(folder.glob("**/*.json"), key=lambda p: (p.stem, p.parent != folder))
+    results = [(path.stem, json.loads(path.read_text())) for path in files]
+    for device, result in results:
+        lines += rows(device, result)
+    lines += [
+        "",
+        "## Where spoken accuracy is lost",
+        "",
+        "The same runs, split by whether the recognizer heard the command word for word (its",
+        "transcript's comparable words equal the command's). Exact match % on each group, typed",
+        "and spoken, over the same commands.",
+        "",
+        "| device | voice | noise | heard word for word | exact, typed | exact, spoken "
+        "| misheard: exact, typed | misheard: exact, spoken |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for device, result in results:
+        lines += losses(device, result)
     with atomic_writer(target) as out:
         out.write("\n".join(lines) + "\n")
 

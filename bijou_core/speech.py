@@ -37,6 +37,7 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".webm")
 SILENCE_PEAK = 10 ** (-50 / 20)  # no sample louder than -50 dBFS
 # Whether the active device's words are the recognizer's prompt by default (benchmarks/voice.md).
 VOCABULARY_PROMPT = False
+BEAM_SIZE = 1  # greedy: the recognizer's default search (benchmarks/recognizer.md)
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,13 @@ def read_audio(path: Path) -> Any:
 
 
 class Recognizer:
-    """A warm faster-whisper model: greedy (beam 1), int8 on CPU, English, silence trimmed by VAD."""
+    """A warm faster-whisper model: int8 on CPU, English, silence trimmed by VAD; greedy unless
+    ``beam_size`` > 1 (beam 5 lowers the word error rate at a cost in time: benchmarks/recognizer.md)."""
 
-    def __init__(self, model: str | None = None, threads: int = 0) -> None:
+    def __init__(self, model: str | None = None, threads: int = 0, beam_size: int = BEAM_SIZE) -> None:
         WhisperModel = _faster_whisper().WhisperModel
         self.model_name = model or WHISPER_BASE
+        self.beam_size = beam_size
         source = str(whisper_base_dir()) if model is None else model
         try:
             self._model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=threads)
@@ -129,7 +132,7 @@ class Recognizer:
         segments, _ = self._model.transcribe(
             samples,
             language="en",
-            beam_size=1,
+            beam_size=self.beam_size,
             vad_filter=True,
             condition_on_previous_text=False,
             without_timestamps=True,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Voice in, end to end: each plugin's eval set typed, then spoken by espeak-ng in two voices and
-# recognized by the embedded Whisper base (int8, greedy, VAD), answered by the default adapters.
+# recognized by the embedded Whisper base (int8, beam 5, VAD), answered by the default adapters.
 # Usage: benchmarks/voice.sh ADAPTERS_DIR [OUT_DIR] [more `bijou devices eval` options]
 # ADAPTERS_DIR holds airpods-pro/, omi/, rayban-stories/ from `bijou devices train DEVICE`.
 # Writes OUT_DIR/DEVICE.{md,json} (default benchmarks/voice), then the table benchmarks/voice.md

@@ -76,7 +76,7 @@ def main(folder: Path = HERE / "voice", target: Path = HERE / "voice.md") -> Non
         "the default adapters (`bijou devices train DEVICE`, this round's recipe), transformers backend,",
         "constrained decoding. Each plugin's eval set typed, then spoken by espeak-ng in two voices",
         "(`en-us` at 160 words/min, `en-gb+f3` at 140) and recognized by the embedded Whisper base",
-        "(faster-whisper, int8, greedy, VAD trimming, warm model), with no prompt and with the device's",
+        "(faster-whisper, int8, beam 5, VAD trimming, warm model), with no prompt and with the device's",
         "words (tool names, enum values) as its prompt (`--stt-vocabulary`); noise: background noise",
         "mixed in by sox at that signal-to-noise ratio (`--noise KIND:SNR_DB`; none: clean).",
         "Function / exact match %;",

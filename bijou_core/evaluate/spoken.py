@@ -100,6 +100,7 @@ def speech_summary(
         "voice": voice,
         "noise": None if noise is None else str(noise),
         "stt_model": recognizer.model_name,
+        "beam_size": recognizer.beam_size,
         "vocabulary_prompt": setup.vocabulary,
         "wer_with_vocabulary": round(word_error_rate(said, transcripts[True]), 1),
         "wer_without_vocabulary": round(word_error_rate(said, transcripts[False]), 1),

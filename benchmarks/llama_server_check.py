@@ -31,8 +31,8 @@ from bijou_core.bench import machine
 from bijou_core.devices import load_registry
 from bijou_core.evaluate.metrics import percentile, score_example, summarize
 from bijou_core.files import atomic_writer, load_json
+from bijou_core.manifest import read_manifest
 from bijou_core.prompt import PromptFormat
-from bijou_core.train.manifest import read_manifest
 
 
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def check_device(
     base: str, bundle: Path, device_name: str, ids: list[str], adapter: Path, reference: Path | None
 ) -> dict:
     device = load_registry().get(device_name)
-    fmt = PromptFormat.recorded(read_manifest(adapter)["prompt_format"])
+    fmt = PromptFormat.recorded(read_manifest(adapter).prompt_format)
     schema = load_json(bundle / "schemas" / f"{device_name}.json")
     bijou = {}
     if reference:

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import BijouError
 from ..files import temp_dir, usual_permissions
+from ..manifest import MANIFEST, Manifest, write_manifest
 from ..models import resolve_model
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -327,18 +328,16 @@ def _check_lengths(tokenizer, prompts: list[str], completions: list[str], max_le
         )
 
 
-def save_adapter(model, tokenizer, folder: Path, manifest: dict[str, Any]) -> None:
+def save_adapter(model, tokenizer, folder: Path, manifest: Manifest) -> None:
     """Write the adapter, its tokenizer and its manifest into ``folder``; the manifest comes last,
     so a folder with a manifest is always complete."""
-    from .manifest import write_manifest
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = temp_dir(folder, "adapter")
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        (folder / "bijou-manifest.json").unlink(missing_ok=True)
+        (folder / MANIFEST).unlink(missing_ok=True)
         for item in tmp.iterdir():
             usual_permissions(item)
             os.replace(item, folder / item.name)
@@ -347,10 +346,8 @@ def save_adapter(model, tokenizer, folder: Path, manifest: dict[str, Any]) -> No
     write_manifest(folder, manifest)
 
 
-def save_merged(model, tokenizer, folder: Path, manifest: dict[str, Any]) -> None:
+def save_merged(model, tokenizer, folder: Path, manifest: Manifest) -> None:
     """Merge the LoRA weights into the base and write a plain model folder atomically."""
-    from .manifest import write_manifest
-
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_dir(folder.parent, folder.name)

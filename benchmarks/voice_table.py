@@ -12,19 +12,19 @@ from datetime import date
 from pathlib import Path
 
 from bijou_core.bench import machine
+from bijou_core.eval_results import EvalResults
 from bijou_core.evaluate.metrics import percentile
 from bijou_core.files import atomic_writer
 
 HERE = Path(__file__).parent
 
 
-def rows(device: str, results: dict) -> list[str]:
-    typed = next(r for r in results["runs"] if "speech" not in r)
+def rows(device: str, results: EvalResults) -> list[str]:
+    typed = next(r for r in results.runs if r.speech is None)
     out = []
-    for run in (r for r in results["runs"] if "speech" in r):
-        s, t = run["summary"], typed["summary"]
-        sp = run["speech"]
-        short = [e for e in run["examples"] if e["audio_s"] and 2 <= e["audio_s"] <= 4]
+    for run in (r for r in results.runs if r.speech is not None):
+        s, t, sp = run.summary, typed.summary, run.speech
+        short = [e for e in run.examples if e["audio_s"] and 2 <= e["audio_s"] <= 4]
         speech = [e["speech_ms"] for e in short]
         whole = [e["speech_ms"] + e["latency_ms"] for e in short]
         share = statistics.median(e["speech_ms"] / (e["speech_ms"] + e["latency_ms"]) for e in short)
@@ -66,7 +66,7 @@ def main(folder: Path = HERE / "voice", target: Path = HERE / "voice.md") -> Non
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for path in sorted(folder.glob("**/*.json"), key=lambda p: (p.stem, p.parent != folder)):
-        lines += rows(path.stem, json.loads(path.read_text()))
+        lines += rows(path.stem, EvalResults.from_json(json.loads(path.read_text())))
     with atomic_writer(target) as out:
         out.write("\n".join(lines) + "\n")
 

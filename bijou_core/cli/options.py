@@ -107,6 +107,11 @@ def _param(setting: Field) -> str:
     return _flag(setting)[2:].replace("-", "_")
 
 
+def _kind(hint: Any) -> Any:
+    """The type of a setting's values (``int | None`` -> ``int``)."""
+    return next(t for t in get_args(hint) if t is not type(None)) if get_origin(hint) is UnionType else hint
+
+
 def _check(check: Callable[[Any], str | None]) -> Callable:
     def callback(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
         error = check(value)
@@ -120,8 +125,7 @@ def _check(check: Callable[[Any], str | None]) -> Callable:
 def _setting_option(setting: Field, hint: Any, default: Any) -> Callable:
     """The click option of one TrainSettings field: type, range and help from its declaration."""
     meta = setting.metadata
-    optional = get_origin(hint) is UnionType  # int | None
-    kind = next(t for t in get_args(hint) if t is not type(None)) if optional else hint
+    kind = _kind(hint)
     kwargs: dict[str, Any] = {"help": meta.get("help") or None}
     if "check" in meta:
         kwargs["callback"] = _check(meta["check"])
@@ -163,6 +167,11 @@ def training_options(**defaults: Any) -> Callable:
 
 def settings_from(model_name: str, output_dir: Path, options: dict[str, Any]) -> TrainSettings:
     """TrainSettings from the parsed training options."""
-    values = {f.name: options[_param(f)] for f in _settings()}
-    values["target_modules"] = tuple(t.strip() for t in values["target_modules"].split(",") if t.strip())
+    hints = get_type_hints(TrainSettings)
+    values = {}
+    for setting in _settings():
+        value = options[_param(setting)]
+        if get_origin(_kind(hints[setting.name])) is tuple:  # a comma-separated list of names
+            value = tuple(name.strip() for name in value.split(",") if name.strip())
+        values[setting.name] = value
     return TrainSettings(model_name=model_name, output_dir=output_dir, **values)

@@ -44,7 +44,7 @@ def run(engine: Engine, limit: int | None) -> dict[str, list[dict[str, Any]]]:
         records = device.eval_set[:limit] if limit else device.eval_set
         for mode in list(MODES)[:: 1 if i % 2 == 0 else -1]:
             engine.draft_tokens = MODES[mode]
-            examples = evaluate_run(engine, device, records, True, f"{name} guess={mode}")["examples"]
+            examples = evaluate_run(engine, device, records, True, f"{name} guess={mode}").examples
             by_mode[mode] += [{"device": name, **e} for e in examples]
     return by_mode
 

@@ -18,10 +18,10 @@ from bijou_core.cli import main
 from bijou_core.default_plugins.embedded_models import GEMMA3_SHA256, GEMMA3_SIZE, gemma3_gguf
 from bijou_core.devices import load_registry
 from bijou_core.errors import BijouError
+from bijou_core.manifest import file_sha256
 from bijou_core.models import registered_models
 from bijou_core.prompt import PromptFormat
 from bijou_core.train.answer_only import AnswerOnlySFTTrainer
-from bijou_core.train.manifest import file_sha256
 from bijou_core.train.sft import add_no_special_tokens
 
 CHAT_TEMPLATE = (Path(__file__).parent / "data" / "gemma3_chat_template.jinja").read_text()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -17,11 +18,11 @@ from bijou_core.calls import dumps
 from bijou_core.cli import main
 from bijou_core.devices import load_registry
 from bijou_core.errors import BijouError
+from bijou_core.manifest import read_manifest, write_manifest
 from bijou_core.prompt import PromptFormat
 from bijou_core.runtime.decoding import generate
 from bijou_core.runtime.engine import Answer, Engine
 from bijou_core.runtime.grammar import Vocabulary
-from bijou_core.train.manifest import read_manifest, write_manifest
 
 QUERIES = {"lamp": ["kill the lights", "brightness to seventy"], "fan": ["fan on two", "stop swinging"]}
 
@@ -292,7 +293,7 @@ def test_the_recorded_prompt_format_decides_how_numbers_reach_the_model(adapters
     """Adapters trained with spoken numbers as digits get them at run time; older ones do not."""
     shutil.copytree(adapters_dir / "lamp", tmp_path / "lamp")
     manifest = read_manifest(tmp_path / "lamp")
-    manifest["prompt_format"] = {**manifest["prompt_format"], "version": 2, "digits": True}
+    manifest = replace(manifest, prompt_format={**manifest.prompt_format, "version": 2, "digits": True})
     write_manifest(tmp_path / "lamp", manifest)
     old = load(adapters_dir, home, names=("lamp",)).slots[("lamp", True)].fmt
     new = Engine.load({"lamp": tmp_path / "lamp"}, registry=home).slots[("lamp", True)].fmt

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..eval_results import EvalResults, markdown_table
 from ..evaluate.spoken import DEFAULT_VOICES, SpeechSetup
 from ..models import DEFAULT_MODEL
 from ..noise import Noise
@@ -24,10 +26,8 @@ from .runtime_options import (
 )
 
 
-def _print_summary(results: dict[str, Any]) -> None:
-    from ..evaluate.report import markdown_table
-
-    for warning in results["warnings"]:
+def _print_summary(results: EvalResults) -> None:
+    for warning in results.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(markdown_table(results))
 
@@ -85,8 +85,8 @@ def train(
 ) -> None:
     """Train DEVICE's LoRA adapter on the base model (guide step 4)."""
     from ..evaluate.run import evaluate_device
+    from ..manifest import write_manifest
     from ..train.device import train_device
-    from ..train.manifest import write_manifest
     from ..train.sft import is_main_process
 
     dev = _registry(ctx).get(device)
@@ -103,7 +103,7 @@ def train(
     )
     if run_eval and manifest:
         results = evaluate_device(dev, adapter=output_dir)
-        manifest["eval"] = {"dataset": results["dataset"], **results["runs"][-1]["summary"]}
+        manifest = replace(manifest, eval={"dataset": results.dataset, **results.last.summary})
         write_manifest(output_dir, manifest)
         _print_summary(results)
 

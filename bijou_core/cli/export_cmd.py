@@ -76,7 +76,7 @@ def gguf(
 def hub(folder: Path, repo_id: str, private: bool) -> None:
     """Upload a trained adapter or model FOLDER to the hub, with a model card made from its manifest."""
     from ..export.hub import model_card, upload_folder
-    from ..train.manifest import read_manifest
+    from ..manifest import read_manifest
 
     url = upload_folder(folder, repo_id, private=private, card=model_card(read_manifest(folder), repo_id))
     click.echo(f"uploaded {folder} to {url}")
@@ -84,8 +84,8 @@ def hub(folder: Path, repo_id: str, private: bool) -> None:
 
 def _deployed(ctx: click.Context, adapters_dir: Path, base: str | None) -> tuple[str, list[Any]]:
     from ..export.deploy import deployed_adapters
+    from ..manifest import read_manifest
     from ..runtime.engine import recorded_base
-    from ..train.manifest import read_manifest
     from .devices import _registry
     from .runtime_options import adapters_in
 

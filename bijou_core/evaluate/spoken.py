@@ -13,6 +13,7 @@ from rich.progress import Progress
 
 from ..devices import Device, Record
 from ..errors import BijouError
+from ..eval_results import Run
 from ..models import cache_dir
 from ..noise import Noise, add_noise
 from ..speech import VOCABULARY_PROMPT, Recognizer, device_vocabulary, speak, word_error_rate
@@ -81,7 +82,7 @@ def speech_summary(
     recognizer: Recognizer,
     records: list[Record],
     heard: list[dict[str, Any]],
-    run: dict[str, Any],
+    run: Run,
     voice: str,
     noise: Noise | None,
     setup: SpeechSetup,
@@ -95,7 +96,7 @@ def speech_summary(
         not setup.vocabulary: [h[other] for h in heard],
     }
     speech_ms = [h["speech_ms"] for h in heard if h["speech_ms"] is not None]
-    total_ms = [e["speech_ms"] + e["latency_ms"] for e in run["examples"] if e["speech_ms"] is not None]
+    total_ms = [e["speech_ms"] + e["latency_ms"] for e in run.examples if e["speech_ms"] is not None]
     return {
         "voice": voice,
         "noise": None if noise is None else str(noise),

@@ -17,9 +17,9 @@ from typing import Any
 from ..calls import Call, dumps, parse
 from ..devices import Device, DeviceRegistry, load_registry
 from ..errors import BijouError
+from ..manifest import Manifest, read_manifest
 from ..models import DEFAULT_MODEL
 from ..prompt import TURNS, PromptFormat
-from ..train.manifest import read_manifest
 from .backends import BACKENDS, ModelBackend, adapter_file
 from .decoding import CALL_THRESHOLD, DRAFT_TOKENS, MAX_NEW_TOKENS, Generation, TooLong, generate
 from .grammar import ANY_CALLS, CallGrammar, Choice
@@ -111,7 +111,7 @@ class Engine:
 
         adapters = {name: Path(path) for name, path in (adapters or {}).items()}
         manifests = {name: read_manifest(path) for name, path in adapters.items()}
-        served = {name: get(manifest["device"]) for name, manifest in manifests.items()}
+        served = {name: get(manifest.device) for name, manifest in manifests.items()}
         for device in {d.name for d in served.values()}:
             twins = [str(adapters[n]) for n, d in served.items() if d.name == device]
             if len(twins) > 1:
@@ -127,11 +127,11 @@ class Engine:
             model.add_end_token(engine.slots[(device.name, False)].fmt.end_text)
         return engine
 
-    def _add_adapter_slot(self, name: str, folder: Path, manifest: dict[str, Any], device: Device) -> None:
-        if manifest.get("tools_hash") != device.tools_hash:
+    def _add_adapter_slot(self, name: str, folder: Path, manifest: Manifest, device: Device) -> None:
+        if manifest.tools_hash != device.tools_hash:
             stale = f"{folder} was trained on other tool definitions"
             self.warnings.append(f"{stale} than {device.name} {device.version}")
-        recorded = manifest["prompt_format"]
+        recorded = manifest.prompt_format
         fmt = self._format(
             recorded["style"],
             recorded.get("device"),
@@ -147,7 +147,7 @@ class Engine:
         folder = Path(folder)
         manifest = read_manifest(folder)
         self.registry = self.registry or load_registry()
-        device = self.registry.get(manifest["device"])
+        device = self.registry.get(manifest.device)
         if name in self.adapters:
             raise BijouError(f"an adapter named {name!r} is already loaded")
         if self.has_adapter(device.name):
@@ -345,8 +345,9 @@ def _user_span(
     return (start, start + len(query)) if start >= 0 and query else None
 
 
-def recorded_base(manifests: dict[str, dict[str, Any]]) -> str:
-    names = {m["base_model"]["name"] for m in manifests.values()}
+def recorded_base(manifests: dict[str, Manifest]) -> str:
+    """The one base these adapters were trained on (the default model when there are none)."""
+    names = {m.trained_on.name for m in manifests.values()}
     if len(names) > 1:
         raise BijouError(
             f"the adapters were trained on different bases ({', '.join(sorted(names))}); pass a base"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..export.gguf import check_methods, export_adapter_gguf, export_model_gguf, local_model_folder
+from ..manifest import model_identity
 from ..model_cache import cache_dir
-from ..train.manifest import model_identity
 
 
 def base_gguf(base: str, method: str = "q8_0") -> Path:
@@ -21,7 +21,7 @@ def base_gguf(base: str, method: str = "q8_0") -> Path:
         return Path(base)
     method = check_methods([method])[0]
     folder, name = local_model_folder(base)
-    fingerprint = model_identity(name, str(folder))["fingerprint"]
+    fingerprint = model_identity(name, str(folder)).fingerprint
     target_dir = cache_dir() / "gguf" / f"{name}-{fingerprint}"
     target = target_dir / f"{name}-{method}.gguf"
     if not target.is_file():

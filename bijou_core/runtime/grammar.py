@@ -12,22 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BijouError
+from ..schema import MAX_CALLS, calls_schema
 
 SEPARATORS = (", ", ": ")  # as bijou_core.calls.dumps writes them
-MAX_CALLS = 4  # calls in one spoken command
-MAX_TEXT = 120  # characters of a spoken string argument, where the tool sets no maxLength
-
-
-def _bounded(schema: Any) -> Any:
-    """``schema`` with every open-ended string bounded, so an answer always ends within its budget."""
-    if isinstance(schema, list):
-        return [_bounded(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    bounded = {key: _bounded(value) for key, value in schema.items()}
-    if schema.get("type") == "string" and not {"enum", "const", "maxLength"} & set(schema):
-        bounded["maxLength"] = MAX_TEXT
-    return bounded
 
 
 @dataclass(frozen=True)
@@ -50,35 +37,6 @@ class Choice:
 
 
 ANY_CALLS = Choice()  # any list of calls to the device's tools, [] included
-
-
-def calls_schema(
-    tools: list[dict[str, Any]], min_calls: int = 0, max_calls: int = MAX_CALLS
-) -> dict[str, Any]:
-    """The JSON Schema of a list of calls to ``tools`` (an empty list included unless ``min_calls``):
-    at most ``max_calls`` calls, string arguments of at most ``MAX_TEXT`` characters unless a tool
-    says."""
-    if not tools or not max_calls:
-        return {"type": "array", "maxItems": 0}
-    bounds = {"minItems": min_calls, "maxItems": max_calls} if min_calls else {"maxItems": max_calls}
-    return {
-        "type": "array",
-        **bounds,
-        "items": {
-            "anyOf": [
-                {
-                    "type": "object",
-                    "properties": {
-                        "name": {"const": tool["name"]},
-                        "arguments": _bounded(tool["parameters"]),
-                    },
-                    "required": ["name", "arguments"],
-                    "additionalProperties": False,
-                }
-                for tool in tools
-            ]
-        },
-    }
 
 
 class Vocabulary:

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cli.run_cmd import turn_record
 from ..devices import Device
 from ..errors import BijouError
 from ..runtime.engine import Answer, Engine
 from ..runtime.grammar import Choice
+from ..runtime.records import turn_record
 from ..speech import Recognizer, Transcript
 from .errors import ApiError
 from .requests import ChatRequest

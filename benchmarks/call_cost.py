@@ -17,8 +17,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from bijou_core.export.prepare import adapter_gguf, base_gguf
 from bijou_core.files import atomic_writer
-from bijou_core.runtime.gguf_files import adapter_gguf, base_gguf
 from bijou_core.runtime.llama_backend import LlamaCppBackend
 from bijou_core.train.manifest import read_manifest
 

@@ -16,12 +16,15 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .devices import DeviceRegistry
 from .evaluate.metrics import percentile, summarize
 from .evaluate.run import evaluate_run
+from .runtime.backends import BACKENDS
+from .runtime.config import EngineConfig
 from .runtime.engine import Engine
 
 TARGETS = {
@@ -43,7 +46,7 @@ def machine() -> dict[str, Any]:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = {
         p: _version(p)
-        for p in ("bijou-core", "torch", "transformers", "peft", "llama_cpp_python", "xgrammar")
+        for p in ("bijou-core", "torch", "transformers", "peft", "llama_cpp_python", "llguidance")
     }
     return {
         "cpu": model,
@@ -131,6 +134,8 @@ def swap_run(engine: Engine, reload: Any, rounds: int = 30) -> dict[str, Any]:
 def resident_memory(adapters: dict[str, Path], backend: str, quant: str, base: str) -> dict[int, float]:
     """Resident memory (MiB) of a fresh process holding the base with 0, 1 and all adapters, after
     one command (with no adapter, the bare base serves the first device with the full prompt)."""
+    from .export.prepare import base_gguf
+
     memory = {}
     names = list(adapters)
     for count in sorted({0, min(1, len(names)), len(names)}):
@@ -138,7 +143,7 @@ def resident_memory(adapters: dict[str, Path], backend: str, quant: str, base: s
             "adapters": {n: str(adapters[n]) for n in names[:count]},
             "backend": backend,
             "quant": quant,
-            "base": base,
+            "base": str(base_gguf(base, quant)) if backend == "llama.cpp" and not count else base,
             "device": names[0],
         }
         code = "import sys, bijou_core.bench as b; b._measure_rss(sys.argv[1])"
@@ -151,9 +156,8 @@ def resident_memory(adapters: dict[str, Path], backend: str, quant: str, base: s
 
 def _measure_rss(arguments: str) -> None:
     spec = json.loads(arguments)
-    engine = Engine.load(
-        spec["adapters"], spec["base"], spec["backend"], [spec["device"]], True, spec["quant"]
-    )
+    config = EngineConfig(backend=spec["backend"], quant=spec["quant"])
+    engine = Engine.load(spec["adapters"], spec["base"], [spec["device"]], config)
     engine.use(spec["device"])
     engine.answer("hello")
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -171,28 +175,31 @@ def run_bench(
     memory: bool = True,
 ) -> dict[str, Any]:
     """Every measurement of the module docstring, in one process and one run."""
-    from .runtime.gguf_files import adapter_gguf, base_gguf
-    from .runtime.hf_backend import HFBackend
-    from .runtime.llama_backend import LlamaCppBackend
+    from .export.prepare import adapter_gguf, base_gguf, prepare_llama_cpp
 
     results: dict[str, Any] = {"machine": machine(), "base": base, "devices": list(adapters), "runs": []}
 
     def engine(backend: str, quant: str = "q8_0", constrain: bool = True) -> Engine:
-        return Engine.load(adapters, base, backend, [], constrain, quant, registry)
+        config = EngineConfig(backend=backend, quant=quant, constrain=constrain)
+        return Engine.load(adapters, base, [], config, registry)
+
+    def reload(backend: str, quant: str = "q8_0") -> Callable[[], Any]:
+        """Loading the base and the first adapter afresh, as the engine does (through ``BACKENDS``)."""
+        first = next(iter(adapters))
+        return lambda: BACKENDS[backend](base, {first: adapters[first]}, EngineConfig(backend, quant))
 
     main_quant = "q8_0" if "q8_0" in quants else quants[0]
     if "llama.cpp" in backends:
+        prepare_llama_cpp(adapters, base, quants)
         for quant in quants:
             run = eval_sets_run(engine("llama.cpp", quant), limit, f"llama.cpp {quant}")
             results["runs"].append({"backend": "llama.cpp", "quant": quant, "constrained": True, **run})
         run = eval_sets_run(engine("llama.cpp", main_quant, False), limit, f"llama.cpp {main_quant} free")
         results["runs"].append({"backend": "llama.cpp", "quant": main_quant, "constrained": False, **run})
-        first = next(iter(adapters))
-        base_file, lora = base_gguf(base, main_quant), adapter_gguf(adapters[first])
         results["swap"] = {
             "backend": "llama.cpp",
             "quant": main_quant,
-            **swap_run(engine("llama.cpp", main_quant), lambda: LlamaCppBackend(base_file, {first: lora})),
+            **swap_run(engine("llama.cpp", main_quant), reload("llama.cpp", main_quant)),
         }
         sizes = {f"base {q}": base_gguf(base, q) for q in quants}
         sizes |= {f"adapter {n} (GGUF LoRA f16)": adapter_gguf(p) for n, p in adapters.items()}
@@ -205,10 +212,9 @@ def run_bench(
     if "transformers" in backends:
         run = eval_sets_run(engine("transformers"), limit, "transformers fp32")
         results["runs"].append({"backend": "transformers", "quant": "fp32", "constrained": True, **run})
-        first = next(iter(adapters))
         results["swap_transformers"] = {
             "backend": "transformers",
-            **swap_run(engine("transformers"), lambda: HFBackend(base, {first: adapters[first]}), rounds=9),
+            **swap_run(engine("transformers"), reload("transformers"), rounds=9),
         }
     if memory:
         results["memory_mib"] = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from bijou_core.calls import dumps
 from bijou_core.devices import Device
 from bijou_core.numbers import digits
@@ -54,16 +56,14 @@ class ScriptedBackend:
     def start(self, prefix: list[int]) -> None:
         self.seen = list(prefix)
 
-    def feed(self, ids: list[int], rows: int = 1) -> Any:
-        import torch
-
+    def feed(self, ids: list[int], rows: int = 1) -> np.ndarray:
         self.seen += ids
         prompt, _, _ = self.detokenize(self.seen).rpartition(ASSISTANT)
         command = prompt.rpartition(USER)[2].removesuffix(f"{CHATML_END}\n")
         wanted = self.answers.get(self.active or "", {}).get(command, "[]")
         target = self.tokenize(wanted) + [self.tokenizer.convert_tokens_to_ids(CHATML_END)]
         written = len(self.seen) - len(self.tokenize(prompt + ASSISTANT))
-        logits = torch.zeros(rows, len(self.tokenizer))
+        logits = np.zeros((rows, len(self.tokenizer)), dtype=np.float32)
         for row in range(rows):  # the row after the token ``rows - 1 - row`` from the end
             at = written - (rows - 1 - row)
             logits[row, target[min(max(at, 0), len(target) - 1)]] = 20.0  # sure of it (call threshold)

@@ -20,18 +20,14 @@ import click
 from ..calls import Call, dumps
 from ..errors import BijouError
 from ..microphone import Microphone
-from ..runtime.decoding import CALL_THRESHOLD
+from ..runtime.config import EngineConfig
 from ..runtime.engine import Answer, Engine, Outcome
 from ..speech import Recognizer, Transcript, device_vocabulary, read_audio
 from .devices import _registry
 from .runtime_options import (
     adapters_dir_option,
     adapters_in,
-    backend_option,
-    call_threshold_option,
-    constrain_option,
-    decline_option,
-    quant_option,
+    engine_options,
     stt_model_option,
     stt_vocabulary_option,
 )
@@ -78,31 +74,34 @@ def load_engine(
     adapters_dir: Path | None,
     devices: tuple[str, ...],
     base: str | None,
-    backend: str,
-    constrain: bool,
-    quant: str,
-    decline: bool,
-    call_threshold: float = CALL_THRESHOLD,
+    config: EngineConfig,
 ) -> Engine:
     """The engine ``run`` and ``serve`` use: every adapter of ``adapters_dir`` (default ./adapters),
     plus ``devices`` served by the bare base when they have no adapter."""
     if adapters_dir is None and Path("adapters").is_dir():
         adapters_dir = Path("adapters")
     adapters = adapters_in(adapters_dir) if adapters_dir else {}
+    if config.backend == "llama.cpp" and adapters:
+        _prepare_gguf(adapters, base, config.quant)
     registry = _registry(ctx)
     extra = [d for d in devices if d not in adapters] or ([] if adapters else list(registry.devices))
-    return Engine.load(adapters, base, backend, extra, constrain, quant, registry, decline, call_threshold)
+    return Engine.load(adapters, base, extra, config, registry)
+
+
+def _prepare_gguf(adapters: dict[str, Path], base: str | None, quant: str) -> None:
+    """On a full install, the GGUF files the llama.cpp backend reads, converted where missing or
+    stale (``bijou export gguf --adapters-dir``); a runtime-only install reads what is there."""
+    from ..export.prepare import can_convert, prepare_llama_cpp
+
+    if can_convert():
+        prepare_llama_cpp(adapters, base, [quant])
 
 
 @click.command("run")
 @click.option("--device", "devices", multiple=True, help="Device to start with (repeat to load more).")
 @adapters_dir_option
 @click.option("--base", "--model-name", "base", default=None, help="Base model (default: the adapters').")
-@backend_option
-@quant_option
-@constrain_option
-@decline_option
-@call_threshold_option
+@engine_options
 @click.option("--command", "commands", multiple=True, help="Answer this command and exit (repeatable).")
 @click.option(
     "--audio",
@@ -125,11 +124,7 @@ def run(
     devices: tuple[str, ...],
     adapters_dir: Path | None,
     base: str | None,
-    backend: str,
-    quant: str,
-    constrain: bool,
-    decline: bool,
-    call_threshold: float,
+    config: EngineConfig,
     commands: tuple[str, ...],
     audio: tuple[Path, ...],
     listen: bool,
@@ -148,7 +143,7 @@ def run(
     clips = [(path, read_audio(path)) for path in audio]  # bad files fail before any model loads
     microphone = Microphone.default() if listen else None  # as does a missing microphone
     recognizer = Recognizer(stt_model) if clips or microphone else None
-    engine = load_engine(ctx, adapters_dir, devices, base, backend, constrain, quant, decline, call_threshold)
+    engine = load_engine(ctx, adapters_dir, devices, base, config)
     for warning in engine.warnings:
         click.echo(f"warning: {warning}", err=True)
     engine.warm_up()

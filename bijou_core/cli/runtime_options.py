@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..errors import BijouError
 from ..runtime.backends import BACKENDS
+from ..runtime.config import EngineConfig
 from ..runtime.decoding import CALL_THRESHOLD
 from ..speech import VOCABULARY_PROMPT
 
@@ -17,7 +21,8 @@ backend_option = click.option(
     type=click.Choice(list(BACKENDS)),
     default="transformers",
     show_default=True,
-    help="transformers (PEFT adapters) or llama.cpp (GGUF base and GGUF LoRAs, converted on first use).",
+    help="transformers (PEFT adapters) or llama.cpp (GGUF base and GGUF LoRAs: bijou export gguf "
+    "--adapters-dir writes them; a full install converts them on first use).",
 )
 
 constrain_option = click.option(
@@ -70,6 +75,30 @@ def quant_option(func: Callable) -> Callable:
         show_default=True,
         help="llama.cpp backend: the base model's GGUF type (f16, q8_0, q4_k_m, ...).",
     )(func)
+
+
+threads_option = click.option(
+    "--threads",
+    type=click.IntRange(1),
+    default=None,
+    help="llama.cpp backend: CPU threads (default: every core this process may use).",
+)
+
+
+def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that set how the engine runs (backend, quant, threads, constrain, decline, call
+    threshold), handed to ``func`` as one ``config: EngineConfig``."""
+    names = {f.name for f in fields(EngineConfig)}
+
+    @functools.wraps(func)
+    def with_config(*args: Any, **kwargs: Any) -> Any:
+        settings = {name: kwargs.pop(name) for name in list(kwargs) if name in names}
+        return func(*args, config=EngineConfig(**settings), **kwargs)
+
+    options = [backend_option, quant_option, threads_option, constrain_option, decline_option]
+    for option in reversed([*options, call_threshold_option]):
+        with_config = option(with_config)
+    return with_config
 
 
 stt_model_option = click.option(

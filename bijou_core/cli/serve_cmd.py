@@ -7,27 +7,16 @@ from pathlib import Path
 import click
 
 from ..errors import BijouError
+from ..runtime.config import EngineConfig
 from .run_cmd import load_engine
-from .runtime_options import (
-    adapters_dir_option,
-    backend_option,
-    call_threshold_option,
-    constrain_option,
-    decline_option,
-    quant_option,
-    stt_model_option,
-)
+from .runtime_options import adapters_dir_option, engine_options, stt_model_option
 
 
 @click.command("serve")
 @click.option("--device", "devices", multiple=True, help="Also serve this device (bare base if no adapter).")
 @adapters_dir_option
 @click.option("--base", "--model-name", "base", default=None, help="Base model (default: the adapters').")
-@backend_option
-@quant_option
-@constrain_option
-@decline_option
-@call_threshold_option
+@engine_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port.")
 @click.option(
@@ -43,11 +32,7 @@ def serve(
     devices: tuple[str, ...],
     adapters_dir: Path | None,
     base: str | None,
-    backend: str,
-    quant: str,
-    constrain: bool,
-    decline: bool,
-    call_threshold: float,
+    config: EngineConfig,
     host: str,
     port: int,
     execute: bool,
@@ -61,7 +46,7 @@ def serve(
         from ..serve.server import run_server
     except ImportError as exc:
         raise BijouError(f"bijou serve needs {exc.name}: pip install 'bijou-core[serve]'") from None
-    engine = load_engine(ctx, adapters_dir, devices, base, backend, constrain, quant, decline, call_threshold)
+    engine = load_engine(ctx, adapters_dir, devices, base, config)
     for warning in engine.warnings:
         click.echo(f"warning: {warning}", err=True)
     engine.warm_up()

@@ -13,6 +13,7 @@ from ..devices import Device, Record, load_records
 from ..errors import BijouError
 from ..models import DEFAULT_MODEL
 from ..noise import require_sox
+from ..runtime.config import EngineConfig
 from ..runtime.decoding import CALL_THRESHOLD
 from ..runtime.engine import Engine
 from ..speech import Recognizer
@@ -103,9 +104,10 @@ def evaluate_device(
         raise BijouError(f"{adapter} is an adapter for {manifest.get('device')!r}, not {device.name!r}")
     base_name = base or (manifest["base_model"]["name"] if manifest else DEFAULT_MODEL)
     adapters = {device.name: adapter} if adapter else None
-    engine = Engine.load(
-        adapters, base_name, backend, [device], constrain, decline=decline, call_threshold=call_threshold
+    config = EngineConfig(
+        backend=backend, constrain=constrain, decline=decline, call_threshold=call_threshold
     )
+    engine = Engine.load(adapters, base_name, [device], config)
     recognizer = Recognizer(speech.stt_model) if speech else None
     if recognizer:
         recognizer.warm_up()

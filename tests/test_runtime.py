@@ -371,6 +371,38 @@ def home_cli(monkeypatch, home):
     return home
 
 
+def test_engine_config_refuses_what_no_engine_runs():
+    with pytest.raises(
+        BijouError, match=r"^unknown backend 'vllm' \(expected one of transformers, llama.cpp\)$"
+    ):
+        EngineConfig(backend="vllm")
+    with pytest.raises(BijouError, match="call threshold 1.5: expected a probability from 0 to 1"):
+        EngineConfig(call_threshold=1.5)
+
+
+def test_run_and_serve_build_one_engine_config_from_their_options(adapters_dir, home_cli, monkeypatch):
+    seen = []
+
+    def load(adapters, base, devices, config, registry):
+        seen.append(config)
+        raise BijouError("not loading a model here")
+
+    monkeypatch.setattr(Engine, "load", load)
+    options = [
+        "--adapters-dir",
+        str(adapters_dir),
+        "--no-decline",
+        "--call-threshold",
+        "0.3",
+        "--threads",
+        "1",
+    ]
+    for command in (["run", *options, "--command", "x"], ["serve", *options]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1 and "not loading a model here" in result.output
+    assert seen == [EngineConfig(decline=False, call_threshold=0.3, threads=1)] * 2
+
+
 def test_run_answers_commands_swaps_devices_and_changes_their_state(adapters_dir, home_cli):
     args = ["run", "--adapters-dir", str(adapters_dir), "--backend", "transformers", "--device", "fan"]
     args.append("--no-decline")  # the random models' calls are forced, so that they run

@@ -5,10 +5,12 @@ the llama.cpp backend reads GGUF files that ``bijou export gguf --adapters-dir D
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..errors import BijouError
 from .decoding import CONTEXT, Backend
 from .grammar import Vocabulary
 
@@ -50,6 +52,12 @@ def adapter_file(backend: str, base: str, folder: Path, quant: str) -> Path:
 
 
 def _transformers(base: str, adapters: dict[str, Path], config: EngineConfig) -> ModelBackend:
+    missing = [name for name in ("torch", "transformers", "peft") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise BijouError(
+            f"the transformers backend needs {', '.join(missing)}: pip install 'bijou-core[ml]' "
+            "(a runtime-only install runs --backend llama.cpp)"
+        )
     from .hf_backend import HFBackend
 
     return HFBackend(base, adapters, n_ctx=CONTEXT)  # the runtime's commands: as llama.cpp's

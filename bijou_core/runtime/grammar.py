@@ -95,21 +95,22 @@ class Vocabulary:
     def __init__(self, tokenizer: Any):
         self.tokenizer = tokenizer
         self.size: int = tokenizer.vocab_size
+        self._pieces: list[bytes] = []
         self._first: np.ndarray | None = None
 
     def starts(self, allowed: np.ndarray) -> list[str]:
         """One allowed token's text per distinct first byte (``allowed``: a boolean array by id)."""
         if self._first is None:
-            pieces = [self.tokenizer.decode_bytes([token]) for token in range(self.size)]
-            self._first = np.array([p[0] if p else 256 for p in pieces])
+            self._pieces = [self.tokenizer.decode_bytes([token]) for token in range(self.size)]
+            self._first = np.array([p[0] if p else 256 for p in self._pieces])
         ids = np.flatnonzero(allowed[: self.size])
         _, first = np.unique(self._first[ids], return_index=True)
         texts = []
-        for token in ids[first]:
-            if self.tokenizer.is_special_token(int(token)):
+        for token in ids[first].tolist():
+            if self.tokenizer.is_special_token(token):
                 continue
             try:
-                texts.append(self.tokenizer.decode_bytes([int(token)]).decode())
+                texts.append(self._pieces[token].decode())
             except UnicodeDecodeError:
                 continue
         return [t for t in texts if t]

@@ -81,20 +81,13 @@ def load_engine(
     if adapters_dir is None and Path("adapters").is_dir():
         adapters_dir = Path("adapters")
     adapters = adapters_in(adapters_dir) if adapters_dir else {}
-    if config.backend == "llama.cpp" and adapters:
-        _prepare_gguf(adapters, base, config.quant)
+    if config.backend == "llama.cpp":
+        from ..export.prepare import llama_cpp_base
+
+        base = llama_cpp_base(adapters, base, config.quant)
     registry = _registry(ctx)
     extra = [d for d in devices if d not in adapters] or ([] if adapters else list(registry.devices))
     return Engine.load(adapters, base, extra, config, registry)
-
-
-def _prepare_gguf(adapters: dict[str, Path], base: str | None, quant: str) -> None:
-    """On a full install, the GGUF files the llama.cpp backend reads, converted where missing or
-    stale (``bijou export gguf --adapters-dir``); a runtime-only install reads what is there."""
-    from ..export.prepare import can_convert, prepare_llama_cpp
-
-    if can_convert():
-        prepare_llama_cpp(adapters, base, [quant])
 
 
 @click.command("run")

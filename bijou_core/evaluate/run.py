@@ -107,6 +107,10 @@ def evaluate_device(
     config = EngineConfig(
         backend=backend, constrain=constrain, decline=decline, call_threshold=call_threshold
     )
+    if backend == "llama.cpp":  # its GGUF files, converted once
+        from ..export.prepare import llama_cpp_base
+
+        base_name = llama_cpp_base(adapters or {}, base_name, config.quant) or base_name
     engine = Engine.load(adapters, base_name, [device], config)
     recognizer = Recognizer(speech.stt_model) if speech else None
     if recognizer:

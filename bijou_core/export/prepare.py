@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from ..model_cache import cache_dir
+from ..models import DEFAULT_MODEL
 from ..runtime.engine import recorded_base
 from ..runtime.gguf_files import adapters_folder, base_name, lora_is_fresh, lora_path
 from ..train.manifest import model_identity, read_manifest
@@ -75,6 +76,18 @@ def prepare_llama_cpp(adapters: dict[str, Path], base: str | None, methods: list
             _place(base_gguf(base, method), target)
         paths.append(target)
     return paths
+
+
+def llama_cpp_base(adapters: dict[str, Path], base: str | None, quant: str) -> str | None:
+    """On a full install, what the llama.cpp backend reads, converted where missing or stale: with
+    adapters, their files (the base to load stays ``base``); without, the base's GGUF file, returned
+    as the base to load. A runtime-only install converts nothing (``base`` is returned as given)."""
+    if not can_convert():
+        return base
+    if adapters:
+        prepare_llama_cpp(adapters, base, [quant])
+        return base
+    return str(base_gguf(base or DEFAULT_MODEL, quant))
 
 
 def _place(source: Path, target: Path) -> None:

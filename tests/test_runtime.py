@@ -33,8 +33,9 @@ def adapters_dir(tmp_path_factory, tiny_model_dir, home):
     return write_random_adapters(tmp_path_factory.mktemp("adapters"), tiny_model_dir, home, ["lamp", "fan"])
 
 
-def load(adapters_dir, home, names=("lamp", "fan"), **kwargs) -> Engine:
-    return Engine.load({n: adapters_dir / n for n in names}, registry=home, config=EngineConfig(**kwargs))
+def load(adapters_dir, home, names=("lamp", "fan"), devices=(), **kwargs) -> Engine:
+    adapters = {n: adapters_dir / n for n in names}
+    return Engine.load(adapters, devices=devices, registry=home, config=EngineConfig(**kwargs))
 
 
 # ---------------------------------------------------------------- the grammar of calls

@@ -17,9 +17,9 @@ import time
 from datetime import date
 from pathlib import Path
 
+from bijou_core.export.prepare import adapter_gguf, base_gguf
 from bijou_core.files import atomic_writer
 from bijou_core.manifest import read_manifest
-from bijou_core.runtime.gguf_files import adapter_gguf, base_gguf
 from bijou_core.runtime.llama_backend import LlamaCppBackend
 
 HERE = Path(__file__).parent

@@ -16,6 +16,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from typing import Any
 from .devices import DeviceRegistry
 from .evaluate.metrics import percentile, summarize
 from .evaluate.run import evaluate_run
+from .runtime.backends import BACKENDS
+from .runtime.config import EngineConfig
 from .runtime.engine import Engine
 
 TARGETS = {
@@ -85,7 +88,7 @@ def machine() -> dict[str, Any]:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = {
         p: _version(p)
-        for p in ("bijou-core", "torch", "transformers", "peft", "llama_cpp_python", "xgrammar")
+        for p in ("bijou-core", "torch", "transformers", "peft", "llama_cpp_python", "llguidance")
     }
     return {
         "cpu": model,
@@ -182,6 +185,8 @@ def swap_run(engine: Engine, reload: Any, rounds: int = 30) -> dict[str, Any]:
 def resident_memory(adapters: dict[str, Path], backend: str, quant: str, base: str) -> dict[int, float]:
     """Resident memory (MiB) of a fresh process holding the base with 0, 1 and all adapters, after
     one command (with no adapter, the bare base serves the first device with the full prompt)."""
+    from .export.prepare import base_gguf
+
     memory = {}
     names = list(adapters)
     for count in sorted({0, min(1, len(names)), len(names)}):
@@ -189,7 +194,7 @@ def resident_memory(adapters: dict[str, Path], backend: str, quant: str, base: s
             "adapters": {n: str(adapters[n]) for n in names[:count]},
             "backend": backend,
             "quant": quant,
-            "base": base,
+            "base": str(base_gguf(base, quant)) if backend == "llama.cpp" and not count else base,
             "device": names[0],
         }
         code = "import sys, bijou_core.bench as b; b._measure_rss(sys.argv[1])"
@@ -202,9 +207,8 @@ def resident_memory(adapters: dict[str, Path], backend: str, quant: str, base: s
 
 def _measure_rss(arguments: str) -> None:
     spec = json.loads(arguments)
-    engine = Engine.load(
-        spec["adapters"], spec["base"], spec["backend"], [spec["device"]], True, spec["quant"]
-    )
+    config = EngineConfig(backend=spec["backend"], quant=spec["quant"])
+    engine = Engine.load(spec["adapters"], spec["base"], [spec["device"]], config)
     engine.use(spec["device"])
     engine.answer("hello")
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -222,27 +226,30 @@ def run_bench(
     memory: bool = True,
 ) -> BenchResults:
     """Every measurement of the module docstring, in one process and one run."""
-    from .runtime.gguf_files import adapter_gguf, base_gguf
-    from .runtime.hf_backend import HFBackend
-    from .runtime.llama_backend import LlamaCppBackend
+    from .export.prepare import adapter_gguf, base_gguf, prepare_llama_cpp
 
     results = BenchResults(machine=machine(), base=base, devices=list(adapters))
 
     def engine(backend: str, quant: str = "q8_0", constrain: bool = True) -> Engine:
-        return Engine.load(adapters, base, backend, [], constrain, quant, registry)
+        config = EngineConfig(backend=backend, quant=quant, constrain=constrain)
+        return Engine.load(adapters, base, [], config, registry)
+
+    def reload(backend: str, quant: str = "q8_0") -> Callable[[], Any]:
+        """Loading the base and the first adapter afresh, as the engine does (through ``BACKENDS``)."""
+        first = next(iter(adapters))
+        return lambda: BACKENDS[backend](base, {first: adapters[first]}, EngineConfig(backend, quant))
 
     main_quant = "q8_0" if "q8_0" in quants else quants[0]
     if "llama.cpp" in backends:
+        prepare_llama_cpp(adapters, base, quants)
         for quant in quants:
             results.runs.append(eval_sets_run(engine("llama.cpp", quant), limit, "llama.cpp", quant, True))
         free = engine("llama.cpp", main_quant, False)
         results.runs.append(eval_sets_run(free, limit, "llama.cpp", main_quant, False))
-        first = next(iter(adapters))
-        base_file, lora = base_gguf(base, main_quant), adapter_gguf(adapters[first])
         results.swap = {
             "backend": "llama.cpp",
             "quant": main_quant,
-            **swap_run(engine("llama.cpp", main_quant), lambda: LlamaCppBackend(base_file, {first: lora})),
+            **swap_run(engine("llama.cpp", main_quant), reload("llama.cpp", main_quant)),
         }
         sizes = {f"base {q}": base_gguf(base, q) for q in quants}
         sizes |= {f"adapter {n} (GGUF LoRA f16)": adapter_gguf(p) for n, p in adapters.items()}
@@ -254,10 +261,9 @@ def run_bench(
         }
     if "transformers" in backends:
         results.runs.append(eval_sets_run(engine("transformers"), limit, "transformers", "fp32", True))
-        first = next(iter(adapters))
         results.swap_transformers = {
             "backend": "transformers",
-            **swap_run(engine("transformers"), lambda: HFBackend(base, {first: adapters[first]}), rounds=9),
+            **swap_run(engine("transformers"), reload("transformers"), rounds=9),
         }
     if memory:
         results.memory_mib = {

@@ -177,7 +177,8 @@ class CallValidator:
 
 
 def _bounded(schema: Any) -> Any:
-    """``schema`` with every open-ended string bounded, so an answer always ends within its budget."""
+    """``schema`` with every open-ended string bounded, so an answer always ends within its budget,
+    and every object closed (no argument beyond those a tool lists, unless it says otherwise)."""
     if isinstance(schema, list):
         return [_bounded(item) for item in schema]
     if not isinstance(schema, dict):
@@ -185,6 +186,8 @@ def _bounded(schema: Any) -> Any:
     bounded = {key: _bounded(value) for key, value in schema.items()}
     if schema.get("type") == "string" and not {"enum", "const", "maxLength"} & set(schema):
         bounded["maxLength"] = MAX_TEXT
+    if schema.get("type") == "object" and "additionalProperties" not in schema:
+        bounded["additionalProperties"] = False
     return bounded
 
 

@@ -43,7 +43,7 @@ def test_methods_are_checked_before_any_work(tmp_path):
     assert result.exit_code == 1
     assert result.output == f"Error: unknown GGUF method 'q9_9'; valid: {', '.join(METHODS)}\n"
     assert run("export", "gguf", "--methods", "q8_0").output.endswith(
-        "Error: give exactly one of --model and --adapter\n"
+        "Error: give exactly one of --model, --adapter and --adapters-dir\n"
     )
 
 

@@ -59,9 +59,6 @@ SIDE_BY_SIDE = {
     "bijou_core.serve",
     "bijou_core.bench",
 }
-# Imports helper A's runtime work (GGUF conversion out of the engine) removes; each entry must still
-# exist, so the list shrinks as they go.
-KNOWN_UPWARD = {("bijou_core.runtime.gguf_files", "bijou_core.export.gguf")}
 
 
 def _modules() -> dict[str, Path]:
@@ -113,11 +110,7 @@ def test_every_module_has_a_layer():
 
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_no_import_from_a_higher_layer(module):
-    upward = {
-        target
-        for target in _imports(module)
-        if (_layer(target) > _layer(module)) and (module, target) not in KNOWN_UPWARD
-    }
+    upward = {target for target in _imports(module) if (_layer(target) > _layer(module))}
     assert not upward, f"{module} (layer {_layer(module)}) imports from higher layers: {sorted(upward)}"
 
 
@@ -133,11 +126,6 @@ def test_packages_side_by_side_stay_apart(module):
         and _layer(target) == _layer(module)
     }
     assert not across, f"{module} imports from a package beside it: {sorted(across)}"
-
-
-def test_known_upward_imports_are_still_there():
-    for module, target in KNOWN_UPWARD:
-        assert target in _imports(module), f"{module} no longer imports {target}: drop it from KNOWN_UPWARD"
 
 
 def test_no_import_loop():

@@ -13,6 +13,7 @@ from ..evaluate.spoken import DEFAULT_VOICES, SpeechSetup
 from ..models import DEFAULT_MODEL
 from ..noise import Noise
 from ..prompt import STYLES
+from ..speech import SpeechModel
 from ..train.device import DEFAULT_EXAMPLES, DEFAULT_LORA_R, MIX
 from .devices import _registry, devices
 from .options import config_option, mix_options, option, settings_from, training_options
@@ -21,7 +22,7 @@ from .runtime_options import (
     call_threshold_option,
     constrain_option,
     decline_option,
-    stt_model_option,
+    speech_model_options,
     stt_vocabulary_option,
 )
 
@@ -155,7 +156,7 @@ def train(
     help="For --speech: background noise KIND:SNR_DB (white, pink or brown; e.g. pink:10) mixed in "
     "by sox; each voice is heard over each --noise (repeatable; none: clean).",
 )
-@stt_model_option
+@speech_model_options
 @stt_vocabulary_option
 @option("--output", type=click.Path(path_type=Path), default=None, help="JSON results file.")
 @option("--markdown", type=click.Path(path_type=Path), default=None, help="Markdown table file.")
@@ -177,7 +178,7 @@ def eval_device(
     speech: bool,
     voices: tuple[str, ...],
     noises: tuple[str, ...],
-    stt_model: str | None,
+    stt: SpeechModel,
     stt_vocabulary: bool,
     output: Path | None,
     markdown: Path | None,
@@ -194,7 +195,12 @@ def eval_device(
     if noises != ("none",) and not speech:
         raise click.UsageError("--noise needs --speech")
     heard_over = tuple(dict.fromkeys(None if spec == "none" else Noise.parse(spec) for spec in noises))
-    spoken = SpeechSetup(voices, heard_over, stt_model, stt_vocabulary) if speech else None
+    spoken = SpeechSetup(voices, heard_over, stt, stt_vocabulary) if speech else None
+    if backend == "llama.cpp":  # its GGUF files, converted once (a full install)
+        from ..export.prepare import llama_cpp_base
+        from ..runtime.config import EngineConfig
+
+        base = llama_cpp_base({dev.name: adapter} if adapter else {}, base, EngineConfig().quant)
     results = evaluate_device(
         dev, adapter, base, dataset, compare, limit, backend, constrain, decline, call_threshold, spoken
     )

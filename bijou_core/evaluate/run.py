@@ -16,9 +16,9 @@ from ..eval_results import EvalResults, Run
 from ..manifest import read_manifest
 from ..models import DEFAULT_MODEL
 from ..noise import require_sox
+from ..runtime.config import EngineConfig
 from ..runtime.decoding import CALL_THRESHOLD
 from ..runtime.engine import Engine
-from ..speech import Recognizer
 from .metrics import score_example, summarize
 from .spoken import SpeechSetup, hear, heard_as, speech_summary
 
@@ -105,10 +105,11 @@ def evaluate_device(
         raise BijouError(f"{adapter} is an adapter for {manifest.device!r}, not {device.name!r}")
     base_name = base or (manifest.trained_on.name if manifest else DEFAULT_MODEL)
     adapters = {device.name: adapter} if adapter else None
-    engine = Engine.load(
-        adapters, base_name, backend, [device], constrain, decline=decline, call_threshold=call_threshold
+    config = EngineConfig(
+        backend=backend, constrain=constrain, decline=decline, call_threshold=call_threshold
     )
-    recognizer = Recognizer(speech.stt_model) if speech else None
+    engine = Engine.load(adapters, base_name, [device], config)
+    recognizer = speech.stt.load() if speech else None
     if recognizer:
         recognizer.warm_up()
     runs = []

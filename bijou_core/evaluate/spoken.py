@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.progress import Progress
@@ -16,7 +16,7 @@ from ..errors import BijouError
 from ..eval_results import Run
 from ..models import cache_dir
 from ..noise import Noise, add_noise
-from ..speech import VOCABULARY_PROMPT, Recognizer, device_vocabulary, speak, word_error_rate
+from ..speech import VOCABULARY_PROMPT, Recognizer, SpeechModel, device_vocabulary, speak, word_error_rate
 from .metrics import percentile
 
 DEFAULT_VOICES = ("en-us:160", "en-gb+f3:140")
@@ -28,7 +28,7 @@ class SpeechSetup:
 
     voices: tuple[str, ...] = DEFAULT_VOICES
     noises: tuple[Noise | None, ...] = (None,)  # each voice heard over each (None: clean)
-    stt_model: str | None = None
+    stt: SpeechModel = field(default_factory=SpeechModel)
     vocabulary: bool = VOCABULARY_PROMPT  # the device's words as the recognizer's prompt
 
 

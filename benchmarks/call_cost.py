@@ -17,10 +17,10 @@ import time
 from datetime import date
 from pathlib import Path
 
+from bijou_core.export.prepare import adapter_gguf, base_gguf
 from bijou_core.files import atomic_writer
-from bijou_core.runtime.gguf_files import adapter_gguf, base_gguf
+from bijou_core.manifest import read_manifest
 from bijou_core.runtime.llama_backend import LlamaCppBackend
-from bijou_core.train.manifest import read_manifest
 
 HERE = Path(__file__).parent
 SIZES = (1, 2, 4, 8, 12)
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--output", type=Path, default=HERE / "call-cost.md")
     args = parser.parse_args()
-    base = read_manifest(args.adapter)["base_model"]["name"]
+    base = read_manifest(args.adapter).trained_on.name
     backend = LlamaCppBackend(base_gguf(base, args.quant), {"adapter": adapter_gguf(args.adapter)})
     ids = backend.tokenize(CONTEXT)[:60]
     times: dict[tuple[str, int], list[float]] = {}

@@ -70,7 +70,8 @@ def allowed_in_bitmask(bitmask: torch.Tensor, token: int) -> bool:
 
 
 class XGrammar:
-    """xgrammar, compiled exactly as bijou's runtime compiles it; masks applied with ``apply_backend``."""
+    """xgrammar, compiled exactly as bijou's runtime compiled it (before llguidance); masks applied
+    with ``apply_backend``."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, vocab_size: int, apply_backend: str = "auto"):
         import xgrammar

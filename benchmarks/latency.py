@@ -20,6 +20,7 @@ import argparse
 import json
 import statistics
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,9 @@ from typing import Any
 from bijou_core.bench import machine
 from bijou_core.evaluate.metrics import percentile, summarize
 from bijou_core.evaluate.run import evaluate_run
+from bijou_core.export.prepare import prepare_llama_cpp
 from bijou_core.files import atomic_writer, write_json
+from bijou_core.runtime.config import EngineConfig
 from bijou_core.runtime.decoding import DRAFT_TOKENS
 from bijou_core.runtime.engine import Engine
 
@@ -43,8 +46,8 @@ def run(engine: Engine, limit: int | None) -> dict[str, list[dict[str, Any]]]:
         device = engine.device(name)
         records = device.eval_set[:limit] if limit else device.eval_set
         for mode in list(MODES)[:: 1 if i % 2 == 0 else -1]:
-            engine.draft_tokens = MODES[mode]
-            examples = evaluate_run(engine, device, records, True, f"{name} guess={mode}")["examples"]
+            engine.config = replace(engine.config, draft_tokens=MODES[mode])
+            examples = evaluate_run(engine, device, records, True, f"{name} guess={mode}").examples
             by_mode[mode] += [{"device": name, **e} for e in examples]
     return by_mode
 
@@ -105,9 +108,10 @@ def main() -> None:
     configs = [("llama.cpp", q) for q in args.quant or ["q8_0"]]
     if args.transformers:
         configs.append(("transformers", "fp32"))
+    prepare_llama_cpp(adapters, None, [quant for backend, quant in configs if backend == "llama.cpp"])
     lines, raw = [], {}
     for backend, quant in configs:
-        engine = Engine.load(adapters, backend=backend, quant=quant)
+        engine = Engine.load(adapters, config=EngineConfig(backend=backend, quant=quant))
         by_mode = run(engine, args.limit)
         single = single_call_ms(by_mode["no"])
         raw[f"{backend} {quant}"] = {"single_call_ms": single, **by_mode}

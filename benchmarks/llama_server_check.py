@@ -29,10 +29,11 @@ from typing import Any
 
 from bijou_core.bench import machine
 from bijou_core.devices import load_registry
+from bijou_core.eval_results import EvalResults
 from bijou_core.evaluate.metrics import percentile, score_example, summarize
 from bijou_core.files import atomic_writer, load_json
+from bijou_core.manifest import read_manifest
 from bijou_core.prompt import PromptFormat
-from bijou_core.train.manifest import read_manifest
 
 
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -91,12 +92,12 @@ def check_device(
     base: str, bundle: Path, device_name: str, ids: list[str], adapter: Path, reference: Path | None
 ) -> dict:
     device = load_registry().get(device_name)
-    fmt = PromptFormat.recorded(read_manifest(adapter)["prompt_format"])
+    fmt = PromptFormat.recorded(read_manifest(adapter).prompt_format)
     schema = load_json(bundle / "schemas" / f"{device_name}.json")
     bijou = {}
     if reference:
-        run = load_json(reference)["runs"][-1]
-        bijou = {e["query"]: e["predicted"] for e in run["examples"]}
+        run = EvalResults.from_json(load_json(reference)).last
+        bijou = {e["query"]: e["predicted"] for e in run.examples}
     examples, same_prompt = [], 0
     for record in device.eval_set:
         command = fmt.user_text(record.query)

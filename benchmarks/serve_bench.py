@@ -28,7 +28,9 @@ from typing import Any
 from bijou_core.bench import machine
 from bijou_core.cli.runtime_options import adapters_in
 from bijou_core.evaluate.metrics import percentile
+from bijou_core.export.prepare import prepare_llama_cpp
 from bijou_core.files import atomic_writer
+from bijou_core.runtime.config import EngineConfig
 from bijou_core.runtime.engine import Answer, Engine
 from bijou_core.serve import Service, create_app
 from bijou_core.serve.server import BackgroundServer
@@ -100,7 +102,9 @@ def ms(values: list[float], q: float) -> float | None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     adapters = adapters_in(args.adapters_dir)
-    engine = Engine.load(adapters, backend=args.backend, quant=args.quant)
+    if args.backend == "llama.cpp":
+        prepare_llama_cpp(adapters, None, [args.quant])
+    engine = Engine.load(adapters, config=EngineConfig(backend=args.backend, quant=args.quant))
     engine.warm_up()
     jobs = jobs_of(engine, args.commands)
     reference, sequential = in_process(engine, jobs)

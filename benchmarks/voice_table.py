@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from bijou_core.bench import machine
+from bijou_core.eval_results import EvalResults
 from bijou_core.evaluate.metrics import percentile
 from bijou_core.files import atomic_writer
 from bijou_core.speech import comparable_words
@@ -20,13 +21,12 @@ from bijou_core.speech import comparable_words
 HERE = Path(__file__).parent
 
 
-def rows(device: str, results: dict) -> list[str]:
-    typed = next(r for r in results["runs"] if "speech" not in r)
+def rows(device: str, results: EvalResults) -> list[str]:
+    typed = next(r for r in results.runs if r.speech is None)
     out = []
-    for run in (r for r in results["runs"] if "speech" in r):
-        s, t = run["summary"], typed["summary"]
-        sp = run["speech"]
-        short = [e for e in run["examples"] if e["audio_s"] and 2 <= e["audio_s"] <= 4]
+    for run in (r for r in results.runs if r.speech is not None):
+        s, t, sp = run.summary, typed.summary, run.speech
+        short = [e for e in run.examples if e["audio_s"] and 2 <= e["audio_s"] <= 4]
         speech = [e["speech_ms"] for e in short]
         whole = [e["speech_ms"] + e["latency_ms"] for e in short]
         share = statistics.median(e["speech_ms"] / (e["speech_ms"] + e["latency_ms"]) for e in short)
@@ -44,13 +44,13 @@ def rows(device: str, results: dict) -> list[str]:
     return out
 
 
-def losses(device: str, results: dict) -> list[str]:
+def losses(device: str, results: EvalResults) -> list[str]:
     """Per spoken run: how many commands were heard word for word, and exact match on those
     (spoken against typed, same commands) and on the misheard ones."""
-    typed = next(r for r in results["runs"] if "speech" not in r)["examples"]
+    typed = next(r for r in results.runs if r.speech is None).examples
     out = []
-    for run in (r for r in results["runs"] if "speech" in r):
-        pairs = list(zip(typed, run["examples"], strict=True))
+    for run in (r for r in results.runs if r.speech is not None):
+        pairs = list(zip(typed, run.examples, strict=True))
         heard = [comparable_words(s["transcript"]) == comparable_words(s["query"]) for _, s in pairs]
         right = [p for p, ok in zip(pairs, heard, strict=True) if ok]
         wrong = [p for p, ok in zip(pairs, heard, strict=True) if not ok]
@@ -58,7 +58,7 @@ def losses(device: str, results: dict) -> list[str]:
         def exact(group: list, which: int) -> str:
             return f"{100 * sum(p[which]['exact_match'] for p in group) / len(group):.1f}" if group else "-"
 
-        sp = run["speech"]
+        sp = run.speech
         out.append(
             f"| {device} | {sp['voice']} | {sp.get('noise') or 'none'} | "
             f"{len(right)} of {len(pairs)} ({100 * len(right) / len(pairs):.0f}%) | "
@@ -91,7 +91,7 @@ def main(folder: Path = HERE / "voice", target: Path = HERE / "voice.md") -> Non
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     files = sorted(folder.glob("**/*.json"), key=lambda p: (p.stem, p.parent != folder))
-    results = [(path.stem, json.loads(path.read_text())) for path in files]
+    results = [(path.stem, EvalResults.from_json(json.loads(path.read_text()))) for path in files]
     for device, result in results:
         lines += rows(device, result)
     lines += [

@@ -16,12 +16,16 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .devices import DeviceRegistry
 from .evaluate.metrics import percentile, summarize
 from .evaluate.run import evaluate_run
+from .runtime.backends import BACKENDS
+from .runtime.config import EngineConfig
 from .runtime.engine import Engine
 
 TARGETS = {
@@ -34,6 +38,47 @@ TARGETS = {
 }
 
 
+@dataclass(frozen=True, kw_only=True)
+class BenchRun:
+    """The eval sets answered on one backend, quantization and decoding: rates and latency split."""
+
+    backend: str
+    quant: str
+    constrained: bool
+    label: str
+    all: dict[str, Any]  # every device's commands together (see _rates)
+    devices: dict[str, dict[str, Any]]  # per device
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class BenchResults:
+    """Everything one ``bijou bench`` run measured; a part not measured is ``None``."""
+
+    machine: dict[str, Any]
+    base: str
+    devices: list[str]
+    runs: list[BenchRun] = field(default_factory=list)
+    swap: dict[str, Any] | None = None  # llama.cpp (see swap_run)
+    file_sizes_mib: dict[str, float] | None = None
+    swap_transformers: dict[str, Any] | None = None
+    memory_mib: dict[str, dict[int, float]] | None = None  # backend -> adapters resident -> RSS
+    targets: list[dict[str, Any]] = field(default_factory=list)
+
+    def find(self, backend: str, quant: str | None = None, constrained: bool = True) -> BenchRun | None:
+        """The run of ``backend`` (and ``quant``) with that decoding, if one was measured."""
+        for run in self.runs:
+            if run.backend == backend and run.constrained == constrained and quant in (None, run.quant):
+                return run
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """The measured parts as JSON, without each command's answer."""
+        runs = [{f.name: getattr(r, f.name) for f in fields(r) if f.name != "examples"} for r in self.runs]
+        data = {f.name: getattr(self, f.name) for f in fields(self)} | {"runs": runs}
+        return {key: value for key, value in data.items() if value is not None}
+
+
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
     cpuinfo = Path("/proc/cpuinfo")
@@ -43,7 +88,7 @@ def machine() -> dict[str, Any]:
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = {
         p: _version(p)
-        for p in ("bijou-core", "torch", "transformers", "peft", "llama_cpp_python", "xgrammar")
+        for p in ("bijou-core", "torch", "transformers", "peft", "llama_cpp_python", "llguidance")
     }
     return {
         "cpu": model,
@@ -67,18 +112,27 @@ def _p(values: list[float], q: float) -> float | None:
     return None if value is None else round(value, 3 if value < 10 else 1)
 
 
-def eval_sets_run(engine: Engine, limit: int | None, label: str) -> dict[str, Any]:
+def eval_sets_run(engine: Engine, limit: int | None, backend: str, quant: str, constrained: bool) -> BenchRun:
     """Every eval command of every device with an adapter, scored, with its latency split (the
     adapters' prompt prefixes and grammars computed first, as on a running device)."""
+    label = f"{backend} {quant}" + ("" if constrained else " free")
     engine.warm_up()
     per_device, examples = {}, []
     for name in [d for d in engine.devices if engine.has_adapter(d)]:
         device = engine.device(name)
         records = device.eval_set[:limit] if limit else device.eval_set
-        rows = evaluate_run(engine, device, records, True, f"{label} {name}")["examples"]
+        rows = evaluate_run(engine, device, records, True, f"{label} {name}").examples
         per_device[name] = _rates(rows)
         examples += [{"device": name, **row} for row in rows]
-    return {"label": label, "all": _rates(examples), "devices": per_device, "examples": examples}
+    return BenchRun(
+        backend=backend,
+        quant=quant,
+        constrained=constrained,
+        label=label,
+        all=_rates(examples),
+        devices=per_device,
+        examples=examples,
+    )
 
 
 def _rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -131,6 +185,8 @@ def swap_run(engine: Engine, reload: Any, rounds: int = 30) -> dict[str, Any]:
 def resident_memory(adapters: dict[str, Path], backend: str, quant: str, base: str) -> dict[int, float]:
     """Resident memory (MiB) of a fresh process holding the base with 0, 1 and all adapters, after
     one command (with no adapter, the bare base serves the first device with the full prompt)."""
+    from .export.prepare import base_gguf
+
     memory = {}
     names = list(adapters)
     for count in sorted({0, min(1, len(names)), len(names)}):
@@ -138,7 +194,7 @@ def resident_memory(adapters: dict[str, Path], backend: str, quant: str, base: s
             "adapters": {n: str(adapters[n]) for n in names[:count]},
             "backend": backend,
             "quant": quant,
-            "base": base,
+            "base": str(base_gguf(base, quant)) if backend == "llama.cpp" and not count else base,
             "device": names[0],
         }
         code = "import sys, bijou_core.bench as b; b._measure_rss(sys.argv[1])"
@@ -151,9 +207,8 @@ def resident_memory(adapters: dict[str, Path], backend: str, quant: str, base: s
 
 def _measure_rss(arguments: str) -> None:
     spec = json.loads(arguments)
-    engine = Engine.load(
-        spec["adapters"], spec["base"], spec["backend"], [spec["device"]], True, spec["quant"]
-    )
+    config = EngineConfig(backend=spec["backend"], quant=spec["quant"])
+    engine = Engine.load(spec["adapters"], spec["base"], [spec["device"]], config)
     engine.use(spec["device"])
     engine.answer("hello")
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -169,86 +224,79 @@ def run_bench(
     quants: list[str],
     limit: int | None = None,
     memory: bool = True,
-) -> dict[str, Any]:
+) -> BenchResults:
     """Every measurement of the module docstring, in one process and one run."""
-    from .runtime.gguf_files import adapter_gguf, base_gguf
-    from .runtime.hf_backend import HFBackend
-    from .runtime.llama_backend import LlamaCppBackend
+    from .export.prepare import adapter_gguf, base_gguf, prepare_llama_cpp
 
-    results: dict[str, Any] = {"machine": machine(), "base": base, "devices": list(adapters), "runs": []}
+    results = BenchResults(machine=machine(), base=base, devices=list(adapters))
 
     def engine(backend: str, quant: str = "q8_0", constrain: bool = True) -> Engine:
-        return Engine.load(adapters, base, backend, [], constrain, quant, registry)
+        config = EngineConfig(backend=backend, quant=quant, constrain=constrain)
+        return Engine.load(adapters, base, [], config, registry)
+
+    def reload(backend: str, quant: str = "q8_0") -> Callable[[], Any]:
+        """Loading the base and the first adapter afresh, as the engine does (through ``BACKENDS``)."""
+        first = next(iter(adapters))
+        return lambda: BACKENDS[backend](base, {first: adapters[first]}, EngineConfig(backend, quant))
 
     main_quant = "q8_0" if "q8_0" in quants else quants[0]
     if "llama.cpp" in backends:
+        prepare_llama_cpp(adapters, base, quants)
         for quant in quants:
-            run = eval_sets_run(engine("llama.cpp", quant), limit, f"llama.cpp {quant}")
-            results["runs"].append({"backend": "llama.cpp", "quant": quant, "constrained": True, **run})
-        run = eval_sets_run(engine("llama.cpp", main_quant, False), limit, f"llama.cpp {main_quant} free")
-        results["runs"].append({"backend": "llama.cpp", "quant": main_quant, "constrained": False, **run})
-        first = next(iter(adapters))
-        base_file, lora = base_gguf(base, main_quant), adapter_gguf(adapters[first])
-        results["swap"] = {
+            results.runs.append(eval_sets_run(engine("llama.cpp", quant), limit, "llama.cpp", quant, True))
+        free = engine("llama.cpp", main_quant, False)
+        results.runs.append(eval_sets_run(free, limit, "llama.cpp", main_quant, False))
+        results.swap = {
             "backend": "llama.cpp",
             "quant": main_quant,
-            **swap_run(engine("llama.cpp", main_quant), lambda: LlamaCppBackend(base_file, {first: lora})),
+            **swap_run(engine("llama.cpp", main_quant), reload("llama.cpp", main_quant)),
         }
         sizes = {f"base {q}": base_gguf(base, q) for q in quants}
         sizes |= {f"adapter {n} (GGUF LoRA f16)": adapter_gguf(p) for n, p in adapters.items()}
         sizes |= {
             f"adapter {n} (PEFT safetensors)": p / "adapter_model.safetensors" for n, p in adapters.items()
         }
-        results["file_sizes_mib"] = {
+        results.file_sizes_mib = {
             k: round(v.stat().st_size / 2**20, 1) for k, v in sizes.items() if v.is_file()
         }
     if "transformers" in backends:
-        run = eval_sets_run(engine("transformers"), limit, "transformers fp32")
-        results["runs"].append({"backend": "transformers", "quant": "fp32", "constrained": True, **run})
-        first = next(iter(adapters))
-        results["swap_transformers"] = {
+        results.runs.append(eval_sets_run(engine("transformers"), limit, "transformers", "fp32", True))
+        results.swap_transformers = {
             "backend": "transformers",
-            **swap_run(engine("transformers"), lambda: HFBackend(base, {first: adapters[first]}), rounds=9),
+            **swap_run(engine("transformers"), reload("transformers"), rounds=9),
         }
     if memory:
-        results["memory_mib"] = {
+        results.memory_mib = {
             backend: resident_memory(adapters, backend, main_quant, base) for backend in backends
         }
-    results["targets"] = check_targets(results, main_quant)
+    results.targets = check_targets(results, main_quant)
     return results
 
 
-def _find(results: dict[str, Any], backend: str, quant: str | None = None, constrained: bool = True) -> Any:
-    for run in results["runs"]:
-        if run["backend"] == backend and run["constrained"] == constrained and quant in (None, run["quant"]):
-            return run
-    return None
-
-
-def check_targets(results: dict[str, Any], quant: str) -> list[dict[str, Any]]:
+def check_targets(results: BenchResults, quant: str) -> list[dict[str, Any]]:
     """The runtime issue's targets against the measured values (rows only where both runs exist)."""
     rows = []
     gguf, free, hf = (
-        _find(results, "llama.cpp", quant),
-        _find(results, "llama.cpp", quant, False),
-        _find(results, "transformers"),
+        results.find("llama.cpp", quant),
+        results.find("llama.cpp", quant, False),
+        results.find("transformers"),
     )
 
     def row(what: str, target: str, value: Any, met: bool) -> None:
         rows.append({"target": what, "goal": target, "measured": value, "met": met})
 
     if gguf:
-        p50 = gguf["all"]["latency_p50_ms"]
+        p50 = gguf.all["latency_p50_ms"]
         row(
             f"command latency p50, llama.cpp {quant}",
             f"<= {TARGETS['latency_p50_ms']:.0f} ms",
             p50,
             p50 <= TARGETS["latency_p50_ms"],
         )
-        valid = min(r["all"]["schema_valid"] for r in results["runs"] if r["constrained"])
+        valid = min(r.all["schema_valid"] for r in results.runs if r.constrained)
         row("schema-valid calls, every constrained run", "100%", valid, valid >= TARGETS["schema_valid"])
-    if "swap" in results:
-        swap = results["swap"]
+    if results.swap:
+        swap = results.swap
         row(
             "adapter swap p50",
             f"<= {TARGETS['swap_p50_ms']:.0f} ms",
@@ -262,7 +310,7 @@ def check_targets(results: dict[str, Any], quant: str) -> list[dict[str, Any]]:
             swap["swap_speedup"] >= TARGETS["swap_speedup"],
         )
     if gguf and free:
-        ratio = round(gguf["all"]["latency_p50_ms"] / free["all"]["latency_p50_ms"], 2)
+        ratio = round(gguf.all["latency_p50_ms"] / free.all["latency_p50_ms"], 2)
         row(
             "constrained / unconstrained latency p50",
             f"<= {TARGETS['constrained_latency_ratio']}x",
@@ -270,7 +318,7 @@ def check_targets(results: dict[str, Any], quant: str) -> list[dict[str, Any]]:
             ratio <= TARGETS["constrained_latency_ratio"],
         )
     if gguf and hf:
-        gap = round(abs(gguf["all"]["exact_match"] - hf["all"]["exact_match"]), 1)
+        gap = round(abs(gguf.all["exact_match"] - hf.all["exact_match"]), 1)
         row(
             f"exact match, llama.cpp {quant} vs transformers",
             f"within {TARGETS['gguf_exact_gap']:.0f} points",
@@ -280,16 +328,16 @@ def check_targets(results: dict[str, Any], quant: str) -> list[dict[str, Any]]:
     return rows
 
 
-def markdown(results: dict[str, Any]) -> str:
+def markdown(results: BenchResults) -> str:
     """The committed table (benchmarks/RESULTS.md)."""
-    m = results["machine"]
+    m = results.machine
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
     lines = [
         "# bijou runtime benchmarks",
         "",
         f"Written by `bijou bench` on {m['date']}: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, "
-        f"Python {m['python']}; {versions}. Base `{results['base']}`, adapters: "
-        f"{', '.join(results['devices'])}; each device's hand-written eval set. Absolute times drift on "
+        f"Python {m['python']}; {versions}. Base `{results.base}`, adapters: "
+        f"{', '.join(results.devices)}; each device's hand-written eval set. Absolute times drift on "
         "shared machines; the ratios were measured side by side in this one run.",
         "",
         "## Targets",
@@ -299,7 +347,7 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     lines += [
         f"| {r['target']} | {r['goal']} | {r['measured']} | {'yes' if r['met'] else '**no**'} |"
-        for r in results["targets"]
+        for r in results.targets
     ]
     lines += [
         "",
@@ -309,17 +357,16 @@ def markdown(results: dict[str, Any]) -> str:
         "| valid JSON % | schema-valid % | function % | exact % |",
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for run in results["runs"]:
-        for device, r in [*run["devices"].items(), ("all", run["all"])]:
+    for run in results.runs:
+        for device, r in [*run.devices.items(), ("all", run.all)]:
             lines.append(
-                f"| {run['backend']} | {run['quant']} | {'yes' if run['constrained'] else 'no'} | {device} "
+                f"| {run.backend} | {run.quant} | {'yes' if run.constrained else 'no'} | {device} "
                 f"| {r['examples']} | {r['latency_p50_ms']} | {r['latency_p95_ms']} | {r['prefill_p50_ms']} "
                 f"| {r['decode_p50_ms']} | {r['valid_json']} | {r['schema_valid']} | {r['function_match']} "
                 f"| {r['exact_match']} |"
             )
-    for key in ("swap", "swap_transformers"):
-        if key in results:
-            s = results[key]
+    for s in (results.swap, results.swap_transformers):
+        if s:
             lines += [
                 "",
                 f"## Adapter swaps ({s['backend']}{' ' + s['quant'] if 'quant' in s else ''}, "
@@ -331,7 +378,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {s['swap_p50_ms']} | {s['swap_p95_ms']} | {s['reload_p50_ms']} | {s['swap_speedup']}x "
                 f"| {s['first_after_swap_p50_ms']} | {s['steady_p50_ms']} | {s['first_vs_steady']} |",
             ]
-    if "memory_mib" in results:
+    if results.memory_mib:
         lines += [
             "",
             "## Resident memory (MiB, fresh process after one command)",
@@ -339,9 +386,9 @@ def markdown(results: dict[str, Any]) -> str:
             "| backend | adapters | RSS MiB |",
             "| --- | ---: | ---: |",
         ]
-        for backend, by_count in results["memory_mib"].items():
+        for backend, by_count in results.memory_mib.items():
             lines += [f"| {backend} | {count} | {rss} |" for count, rss in by_count.items()]
-    if "file_sizes_mib" in results:
+    if results.file_sizes_mib:
         lines += ["", "## File sizes", "", "| file | MiB |", "| --- | ---: |"]
-        lines += [f"| {label} | {size} |" for label, size in results["file_sizes_mib"].items()]
+        lines += [f"| {label} | {size} |" for label, size in results.file_sizes_mib.items()]
     return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""The one schema validator: bijou's file formats (``schemas/``) and calls against a tool's parameters."""
+"""The one schema validator: bijou's file formats (``schemas/``), calls against a tool's parameters,
+and the JSON Schema of a call list (what constrained decoding and deployed servers enforce)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from referencing import Registry, Resource
 from .bounds import MAX_DEPTH, bad_number, too_deep
 from .errors import at
 
-FORMATS = ("tools", "templates", "record", "device")
+FORMATS = ("tools", "templates", "record", "device", "manifest")
+MAX_CALLS = 4  # calls in one spoken command
+MAX_TEXT = 120  # characters of a spoken string argument, where the tool sets no maxLength
 
 
 @cache
 def format_schema(name: str) -> dict[str, Any]:
-    """One of bijou's own format schemas (``tools``, ``templates``, ``record``, ``device``)."""
+    """One of bijou's own format schemas (``tools``, ``templates``, ``record``, ``device``, ``manifest``)."""
     return json.loads(files("bijou_core.schemas").joinpath(f"{name}.schema.json").read_text())
 
 
@@ -171,3 +174,47 @@ class CallValidator:
 
     def is_valid(self, calls: Any) -> bool:
         return not self.check_calls(calls)
+
+
+def _bounded(schema: Any) -> Any:
+    """``schema`` with every open-ended string bounded, so an answer always ends within its budget,
+    and every object closed (no argument beyond those a tool lists, unless it says otherwise)."""
+    if isinstance(schema, list):
+        return [_bounded(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    bounded = {key: _bounded(value) for key, value in schema.items()}
+    if schema.get("type") == "string" and not {"enum", "const", "maxLength"} & set(schema):
+        bounded["maxLength"] = MAX_TEXT
+    if schema.get("type") == "object" and "additionalProperties" not in schema:
+        bounded["additionalProperties"] = False
+    return bounded
+
+
+def calls_schema(
+    tools: list[dict[str, Any]], min_calls: int = 0, max_calls: int = MAX_CALLS
+) -> dict[str, Any]:
+    """The JSON Schema of a list of calls to ``tools`` (an empty list included unless ``min_calls``):
+    at most ``max_calls`` calls, string arguments of at most ``MAX_TEXT`` characters unless a tool
+    says."""
+    if not tools or not max_calls:
+        return {"type": "array", "maxItems": 0}
+    bounds = {"minItems": min_calls, "maxItems": max_calls} if min_calls else {"maxItems": max_calls}
+    return {
+        "type": "array",
+        **bounds,
+        "items": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "name": {"const": tool["name"]},
+                        "arguments": _bounded(tool["parameters"]),
+                    },
+                    "required": ["name", "arguments"],
+                    "additionalProperties": False,
+                }
+                for tool in tools
+            ]
+        },
+    }

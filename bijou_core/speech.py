@@ -41,6 +41,18 @@ BEAM_SIZE = 5  # beam search: 3 points of WER fewer than greedy, within 600 ms (
 
 
 @dataclass(frozen=True)
+class SpeechModel:
+    """Which recognizer to load and how it searches: a faster-whisper model id or folder (None: the
+    embedded Whisper base) and its beam size (1: greedy)."""
+
+    model: str | None = None
+    beam_size: int = BEAM_SIZE
+
+    def load(self) -> Recognizer:
+        return Recognizer(self.model, beam_size=self.beam_size)
+
+
+@dataclass(frozen=True)
 class Transcript:
     """What the recognizer heard in one audio file, and what it cost."""
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from bijou_core.calls import dumps
 from bijou_core.devices import Device
 from bijou_core.numbers import digits
@@ -32,6 +34,9 @@ class ScriptedBackend:
             for adapter, script in answers.items()
         }
         self.end_ids = {tokenizer.convert_tokens_to_ids(CHATML_END)}
+        # Where the grammar rules its wish out (a call required), the "model" closes strings and lists
+        # first: the answer it is made to write ends soon instead of filling every bound.
+        self.closing = [tokenizer.convert_tokens_to_ids(t) for t in ('"', "]")]
         self.active: str | None = None
         self.seen: list[int] = []
         self._vocabulary = Vocabulary.from_hf(tokenizer, len(tokenizer))
@@ -54,16 +59,15 @@ class ScriptedBackend:
     def start(self, prefix: list[int]) -> None:
         self.seen = list(prefix)
 
-    def feed(self, ids: list[int], rows: int = 1) -> Any:
-        import torch
-
+    def feed(self, ids: list[int], rows: int = 1) -> np.ndarray:
         self.seen += ids
         prompt, _, _ = self.detokenize(self.seen).rpartition(ASSISTANT)
         command = prompt.rpartition(USER)[2].removesuffix(f"{CHATML_END}\n")
         wanted = self.answers.get(self.active or "", {}).get(command, "[]")
         target = self.tokenize(wanted) + [self.tokenizer.convert_tokens_to_ids(CHATML_END)]
         written = len(self.seen) - len(self.tokenize(prompt + ASSISTANT))
-        logits = torch.zeros(rows, len(self.tokenizer))
+        logits = np.zeros((rows, len(self.tokenizer)), dtype=np.float32)
+        logits[:, self.closing] = 1.0
         for row in range(rows):  # the row after the token ``rows - 1 - row`` from the end
             at = written - (rows - 1 - row)
             logits[row, target[min(max(at, 0), len(target) - 1)]] = 20.0  # sure of it (call threshold)

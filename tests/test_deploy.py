@@ -27,7 +27,7 @@ from bijou_core.export.deploy import (
     write_llama_server_bundle,
 )
 from bijou_core.prompt import STYLES, TURNS, PromptFormat
-from bijou_core.runtime.grammar import calls_schema
+from bijou_core.schema import calls_schema
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from bijou_core.evaluate.metrics import summarize
 from bijou_core.export import gguf as gguf_export
 from bijou_core.export.gguf import METHODS, check_methods, export_adapter_gguf, export_model_gguf
 from bijou_core.export.hub import model_card, upload_folder
+from bijou_core.manifest import Manifest, write_manifest
 from bijou_core.prompt import PromptFormat
-from bijou_core.train.manifest import write_manifest
 
 
 def run(*args: str):
@@ -43,7 +43,7 @@ def test_methods_are_checked_before_any_work(tmp_path):
     assert result.exit_code == 1
     assert result.output == f"Error: unknown GGUF method 'q9_9'; valid: {', '.join(METHODS)}\n"
     assert run("export", "gguf", "--methods", "q8_0").output.endswith(
-        "Error: give exactly one of --model and --adapter\n"
+        "Error: give exactly one of --model, --adapter and --adapters-dir\n"
     )
 
 
@@ -90,7 +90,7 @@ def test_offline_converter_fetch_is_one_line_and_leaves_nothing(tmp_path, monkey
 
 
 @pytest.fixture
-def adapter_manifest() -> dict:
+def adapter_manifest() -> Manifest:
     """An adapter manifest as 'bijou devices train' writes it, with scores from the real summarizer."""
     examples = [
         {"expected": [{"name": "turn_on", "arguments": {}}], "valid_json": True, "schema_valid": True}
@@ -100,26 +100,32 @@ def adapter_manifest() -> dict:
         {"expected": [], "valid_json": False, "schema_valid": False}
         | {"function_match": False, "exact_match": False, "latency_ms": 20.0},
     ]
-    return {
-        "kind": "adapter",
-        "bijou_version": "0.1.0",
-        "device": "lamp",
-        "device_version": "1.2.3",
-        "plugin_package": "bijou-lamp",
-        "tools_hash": "abc123",
-        "base_model": {"name": "smollm2-135m", "source": "/cache/models/smollm2-135m", "fingerprint": "f00d"},
-        "prompt_format": {"version": 1, "style": "compact", "device": "lamp", "chat_template": False},
-        "data": {
-            "synthesized": 3000,
-            "seed": 0,
-            "templates": "bijou_lamp/templates.yaml",
-            "no_tool_share": 0.3,
-            "multi_share": 0.1,
-        },
-        "training": {"output_dir": "adapters/lamp", "num_epochs": 2.0, "learning_rate": 0.001}
-        | {"target_modules": ["q_proj", "v_proj"], "train_loss": 0.123, "tokens_per_second": 812.5},
-        "eval": {"dataset": "lamp eval set", **summarize(examples)},
-    }
+    return Manifest.from_json(
+        {
+            "kind": "adapter",
+            "bijou_version": "0.1.0",
+            "device": "lamp",
+            "device_version": "1.2.3",
+            "plugin_package": "bijou-lamp",
+            "tools_hash": "abc123",
+            "base_model": {
+                "name": "smollm2-135m",
+                "source": "/cache/models/smollm2-135m",
+                "fingerprint": "f00d",
+            },
+            "prompt_format": {"version": 1, "style": "compact", "device": "lamp", "chat_template": False},
+            "data": {
+                "synthesized": 3000,
+                "seed": 0,
+                "templates": "bijou_lamp/templates.yaml",
+                "no_tool_share": 0.3,
+                "multi_share": 0.1,
+            },
+            "training": {"output_dir": "adapters/lamp", "num_epochs": 2.0, "learning_rate": 0.001}
+            | {"target_modules": ["q_proj", "v_proj"], "train_loss": 0.123, "tokens_per_second": 812.5},
+            "eval": {"dataset": "lamp eval set", **summarize(examples)},
+        }
+    )
 
 
 def front_matter(card: str) -> dict:
@@ -150,10 +156,12 @@ def test_adapter_card_has_base_data_settings_scores_and_usage(adapter_manifest):
 
 
 def test_merged_model_card(adapter_manifest):
-    manifest = {k: v for k, v in adapter_manifest.items() if k not in ("device", "eval", "plugin_package")}
+    manifest = {
+        k: v for k, v in adapter_manifest.to_json().items() if k not in ("device", "eval", "plugin_package")
+    }
     manifest |= {"kind": "base", "base_model": {"name": "Qwen/Qwen2.5-0.5B", "source": "Qwen/Qwen2.5-0.5B"}}
     manifest["data"] = {"path": "data/training/xlam_function_calling_60k_train.jsonl", "records": 5000}
-    card = model_card(manifest)
+    card = model_card(Manifest.from_json(manifest))
     meta = front_matter(card)
     assert meta["library_name"] == "transformers" and meta["base_model"] == "Qwen/Qwen2.5-0.5B"
     assert "lora" not in meta["tags"]
@@ -265,12 +273,14 @@ def test_adapter_exports_to_a_gguf_lora_llama_cpp_loads(exported, tiny_model_dir
     recorded = {"version": 2, "style": "compact", "device": "lamp", "chat_template": False, "digits": True}
     write_manifest(
         adapter,
-        {
-            "kind": "adapter",
-            "device": "lamp",
-            "base_model": {"name": "x", "source": str(tiny_model_dir)},
-            "prompt_format": recorded,
-        },
+        Manifest.from_json(
+            {
+                "kind": "adapter",
+                "device": "lamp",
+                "base_model": {"name": "x", "source": str(tiny_model_dir)},
+                "prompt_format": recorded,
+            }
+        ),
     )
 
     path = export_adapter_gguf(adapter)
@@ -295,7 +305,7 @@ def test_a_base_trained_by_bijou_carries_its_prompt_in_every_gguf(bijou_cache, t
     model = tmp_path / "bijou-base"
     shutil.copytree(tiny_model_dir, model)
     recorded = {"version": 2, "style": "full", "device": None, "chat_template": False, "digits": True}
-    write_manifest(model, {"kind": "base", "prompt_format": recorded})
+    write_manifest(model, Manifest(kind="base", prompt_format=recorded))
     paths = export_model_gguf(model, "f16,q8_0", tmp_path / "out")
     for path in paths:
         assert gguf_metadata(path)["tokenizer.chat_template"] == tools_template(

@@ -18,10 +18,10 @@ from bijou_core.cli import main
 from bijou_core.default_plugins.embedded_models import GEMMA3_SHA256, GEMMA3_SIZE, gemma3_gguf
 from bijou_core.devices import load_registry
 from bijou_core.errors import BijouError
+from bijou_core.manifest import file_sha256
 from bijou_core.models import registered_models
 from bijou_core.prompt import PromptFormat
 from bijou_core.train.answer_only import AnswerOnlySFTTrainer
-from bijou_core.train.manifest import file_sha256
 from bijou_core.train.sft import add_no_special_tokens
 
 CHAT_TEMPLATE = (Path(__file__).parent / "data" / "gemma3_chat_template.jinja").read_text()
@@ -156,6 +156,7 @@ def lamp_registry():
 
 
 def test_a_gemma_adapter_records_gemma_turns_and_answers_on_transformers(gemma_adapter, lamp_registry):
+    from bijou_core.runtime.config import EngineConfig
     from bijou_core.runtime.engine import Engine
 
     manifest = json.loads((gemma_adapter / "bijou-manifest.json").read_text())
@@ -167,7 +168,7 @@ def test_a_gemma_adapter_records_gemma_turns_and_answers_on_transformers(gemma_a
         "digits": True,
         "turns": "gemma",
     }
-    engine = Engine.load({"lamp": gemma_adapter}, registry=lamp_registry, decline=False)
+    engine = Engine.load({"lamp": gemma_adapter}, registry=lamp_registry, config=EngineConfig(decline=False))
     fmt = engine.slots["lamp", True].fmt
     assert fmt.turns == "gemma" and engine.backend.tokenizer.convert_tokens_to_ids("<end_of_turn>") in (
         engine.backend.end_ids
@@ -184,10 +185,15 @@ def test_a_gemma_adapter_runs_on_llama_cpp_as_on_transformers(gemma_adapter, lam
     """llama.cpp's converters take the Gemma base and LoRA; the GGUF vocabulary tokenizes prompts as
     the transformers tokenizer does, the cached prefix holds <bos> once, and both backends score the
     first answer token alike (an f32 base, an f16 LoRA)."""
+    from bijou_core.runtime.config import EngineConfig
     from bijou_core.runtime.engine import Engine
 
+    args = ["export", "gguf", "--adapters-dir", str(gemma_adapter.parent), "--methods", "f32"]
+    assert CliRunner().invoke(main, args, catch_exceptions=False).exit_code == 0
     engines = {
-        backend: Engine.load({"lamp": gemma_adapter}, registry=lamp_registry, backend=backend, quant="f32")
+        backend: Engine.load(
+            {"lamp": gemma_adapter}, registry=lamp_registry, config=EngineConfig(backend=backend, quant="f32")
+        )
         for backend in ("transformers", "llama.cpp")
     }
     hf, llama = engines["transformers"], engines["llama.cpp"]
@@ -206,7 +212,7 @@ def test_a_gemma_adapter_runs_on_llama_cpp_as_on_transformers(gemma_adapter, lam
             engine.backend.start(ids[:n])
             scores.append(engine.backend.feed(ids[n:])[0])
         # near ties in a random model: close scores (measured 0.995), not the same argmax, are the witness
-        assert torch.nn.functional.cosine_similarity(scores[0], scores[1], dim=0) > 0.99
+        assert torch.nn.functional.cosine_similarity(*map(torch.from_numpy, scores), dim=0) > 0.99
         answer = llama.answer(query)  # constrained: the grammar over the 262,144-token vocabulary
         assert answer.generation.cached_tokens == len(llama.backend.tokenize(prefix))
         assert answer.calls is not None and not answer.errors, answer.text

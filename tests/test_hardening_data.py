@@ -336,7 +336,7 @@ def test_finding_15_broken_adapters_in_eval_are_one_line(lamp_cli, tiny_model_di
     _adapter(tmp_path, {**manifest, "prompt_format": "compact"})
     one_line_error(
         run("devices", "eval", "lamp", "--adapter", folder),
-        "prompt_format.style: missing or of the wrong type",
+        "bijou-manifest.json: $.prompt_format: 'compact' is not of type 'object'",
     )
     _adapter(tmp_path, manifest, config="{not json", weights=b"\x00" * 8)
     one_line_error(

@@ -10,7 +10,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from test_runtime import adapters_dir, home_cli, load  # noqa: F401 - fixtures
+from test_runtime import adapters_dir, home_cli, load, prepare_gguf  # noqa: F401 - fixtures
 
 from bijou_core.cli import main
 from bijou_core.prompt import TURNS
@@ -23,6 +23,8 @@ BACKENDS = ["transformers", pytest.param("llama.cpp", marks=pytest.mark.slow)]
 
 def _engine(adapters_dir, home, backend):  # noqa: F811
     extra = {"quant": "f16"} if backend == "llama.cpp" else {}
+    if backend == "llama.cpp":
+        prepare_gguf(adapters_dir)
     return load(adapters_dir, home, backend=backend, constrain=False, **extra)
 
 

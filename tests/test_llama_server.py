@@ -19,8 +19,8 @@ from tiny_adapters import write_random_adapters
 
 from bijou_core.cli import main
 from bijou_core.devices import load_registry
+from bijou_core.manifest import read_manifest
 from bijou_core.prompt import PromptFormat
-from bijou_core.train.manifest import read_manifest
 
 ROOT = Path(__file__).parent.parent
 
@@ -80,7 +80,7 @@ def test_llama_server_renders_bijou_s_prompts_with_its_own_jinja(server):
     base, adapters, registry = server
     for name in ("omi", "airpods-pro"):
         device = registry.get(name)
-        fmt = PromptFormat.recorded(read_manifest(adapters / name)["prompt_format"])
+        fmt = PromptFormat.recorded(read_manifest(adapters / name).prompt_format)
         for record in device.eval_set[:5]:
             messages = [{"role": "user", "content": fmt.user_text(record.query)}]
             body = {"messages": messages, "chat_template_kwargs": {"device": name}}
@@ -97,7 +97,7 @@ def test_llama_server_renders_bijou_s_prompts_with_its_own_jinja(server):
 @pytest.mark.slow
 def test_llama_server_answers_with_the_device_s_lora(server, tokenizer):
     base, adapters, registry = server
-    fmt = PromptFormat.recorded(read_manifest(adapters / "omi")["prompt_format"])
+    fmt = PromptFormat.recorded(read_manifest(adapters / "omi").prompt_format)
     prompt = fmt.prompt(None, registry.get("omi").tools, "start recording")
     answers = {}
     for scales in ([1.0, 0.0], [0.0, 1.0]):  # ids in the launch command's order: airpods-pro, omi

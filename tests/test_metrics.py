@@ -1,7 +1,9 @@
 """Rates and their uncertainty in evaluation summaries and reports."""
 
+from dataclasses import replace
+
+from bijou_core.eval_results import EvalResults, Run, markdown_table
 from bijou_core.evaluate.metrics import summarize, wilson_interval
-from bijou_core.evaluate.report import markdown_table
 
 
 def example(expected, exact, function=None):
@@ -33,15 +35,45 @@ def test_summary_and_table_give_each_rate_its_interval():
     summary = summarize(examples)
     assert summary["exact_match"] == 80.0 and summary["interval_95"]["exact_match"] == wilson_interval(8, 10)
     assert summary["irrelevance"] == 100.0 and summary["interval_95"]["irrelevance"] == wilson_interval(2, 2)
-    results = {
-        "device": "lamp",
-        "dataset": "lamp eval set",
-        "runs": [{"name": "adapter", "summary": summary}],
-    }
+    results = EvalResults(device="lamp", dataset="lamp eval set", runs=[Run(name="adapter", summary=summary)])
     table = markdown_table(results)
     low, high = wilson_interval(8, 10)
     assert f"| exact_match % | 80.0 ({low:.1f}–{high:.1f}) |" in table
     assert "95% Wilson interval" in table
     older = {k: v for k, v in summary.items() if k != "interval_95"}  # a manifest from before intervals
-    table = markdown_table({**results, "runs": [{"name": "adapter", "summary": older}]})
+    table = markdown_table(replace(results, runs=[Run(name="adapter", summary=older)]))
     assert "| exact_match % | 80.0 |" in table and "Wilson" not in table
+
+
+def test_results_files_read_back_as_typed_results_unchanged():
+    """A results file as ``bijou devices eval --output`` writes it: typed runs, speech where spoken."""
+    summary = summarize([example([], True)] * 2)
+    heard = {"wer_with_vocabulary": 5.0, "wer_without_vocabulary": 9.0}
+    heard |= {"speech_ms": {"p50": 80.0, "p95": 90.0}, "audio_to_call_ms": {"p50": 200.0, "p95": 250.0}}
+    written = {
+        "device": "lamp",
+        "device_version": "1.2.3",
+        "dataset": "lamp eval set",
+        "base_model": "smollm2-135m",
+        "adapter": "adapters/lamp",
+        "backend": "llama.cpp",
+        "constrained": True,
+        "decline": True,
+        "call_threshold": None,
+        "warnings": ["adapters/lamp was trained on other tool definitions"],
+        "runs": [
+            {"name": "base+adapter", "adapter": "lamp", "prompt_format": {"style": "compact"}}
+            | {"summary": summary, "examples": [example([], True)]},
+            {"name": "base+adapter, spoken (en-us)", "adapter": "lamp", "prompt_format": {"style": "compact"}}
+            | {"summary": summary, "examples": [], "speech": heard},
+        ],
+    }
+    results = EvalResults.from_json(written)
+    assert results.last.speech == heard and results.runs[0].speech is None
+    assert results.to_json() == written
+    assert list(results.to_json()) == list(written) and list(results.runs[0].to_json()) == list(
+        written["runs"][0]
+    )
+    table = markdown_table(results)
+    assert "Base `smollm2-135m`, llama.cpp backend" in table
+    assert "| word error rate %, no prompt | – | 9.0 |" in table

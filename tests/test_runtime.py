@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
@@ -17,11 +18,12 @@ from bijou_core.calls import dumps
 from bijou_core.cli import main
 from bijou_core.devices import load_registry
 from bijou_core.errors import BijouError
+from bijou_core.manifest import read_manifest, write_manifest
 from bijou_core.prompt import PromptFormat
+from bijou_core.runtime.config import EngineConfig
 from bijou_core.runtime.decoding import generate
 from bijou_core.runtime.engine import Answer, Engine
 from bijou_core.runtime.grammar import Vocabulary
-from bijou_core.train.manifest import read_manifest, write_manifest
 
 QUERIES = {"lamp": ["kill the lights", "brightness to seventy"], "fan": ["fan on two", "stop swinging"]}
 
@@ -32,8 +34,9 @@ def adapters_dir(tmp_path_factory, tiny_model_dir, home):
     return write_random_adapters(tmp_path_factory.mktemp("adapters"), tiny_model_dir, home, ["lamp", "fan"])
 
 
-def load(adapters_dir, home, names=("lamp", "fan"), **kwargs) -> Engine:
-    return Engine.load({n: adapters_dir / n for n in names}, registry=home, **kwargs)
+def load(adapters_dir, home, names=("lamp", "fan"), devices=(), **kwargs) -> Engine:
+    adapters = {n: adapters_dir / n for n in names}
+    return Engine.load(adapters, devices=devices, registry=home, config=EngineConfig(**kwargs))
 
 
 # ---------------------------------------------------------------- the grammar of calls
@@ -72,16 +75,16 @@ def test_grammar_accepts_every_eval_answer_and_nothing_outside_the_schema(embedd
 def test_scores_past_the_vocabulary_are_never_allowed(embedded_tokenizer_dir):
     """A model may pad its output rows past the tokenizer (Qwen2.5: 151,936 for 151,665 tokens);
     with a vocabulary sized from the tokenizer, the padded rows must still never be chosen."""
-    import torch
+    import numpy as np
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
     grammar = Vocabulary.from_hf(tokenizer, len(tokenizer)).grammar(load_registry().get("omi").tools)
     matcher = grammar.matcher()
-    logits = torch.zeros(len(tokenizer) + 64)
+    logits = np.zeros(len(tokenizer) + 64, dtype=np.float32)
     logits[len(tokenizer) + 3] = 100.0
     matcher.mask(logits)
-    assert torch.isinf(logits[len(tokenizer) :]).all()
+    assert np.isinf(logits[len(tokenizer) :]).all()
     assert tokenizer.decode([int(logits.argmax())]).startswith("[")
 
 
@@ -106,10 +109,10 @@ class ScriptedModel:
         self.seen = list(prefix)
 
     def feed(self, ids, rows=1):
-        import torch
+        import numpy as np
 
         self.seen += ids
-        logits = torch.zeros(rows, self.tokenizer.vocab_size + 1)
+        logits = np.zeros((rows, self.tokenizer.vocab_size + 1), dtype=np.float32)
         for row in range(rows):
             written = len(self.seen) - (rows - 1 - row) - self.prompt_len
             logits[row, self.target[min(written, len(self.target) - 1)]] = 1.0
@@ -292,7 +295,7 @@ def test_the_recorded_prompt_format_decides_how_numbers_reach_the_model(adapters
     """Adapters trained with spoken numbers as digits get them at run time; older ones do not."""
     shutil.copytree(adapters_dir / "lamp", tmp_path / "lamp")
     manifest = read_manifest(tmp_path / "lamp")
-    manifest["prompt_format"] = {**manifest["prompt_format"], "version": 2, "digits": True}
+    manifest = replace(manifest, prompt_format={**manifest.prompt_format, "version": 2, "digits": True})
     write_manifest(tmp_path / "lamp", manifest)
     old = load(adapters_dir, home, names=("lamp",)).slots[("lamp", True)].fmt
     new = Engine.load({"lamp": tmp_path / "lamp"}, registry=home).slots[("lamp", True)].fmt
@@ -317,7 +320,7 @@ def test_the_cached_prompt_prefix_gives_the_same_answer(adapters_dir, home):
 def assert_scores_per_row_match_one_at_a_time(engine, query: str) -> None:
     """Several tokens fed in one call give, row by row, the scores of feeding them one at a time
     (what guessing the user's words ahead relies on)."""
-    import torch
+    import numpy as np
 
     fmt: PromptFormat = engine.active.fmt
     tools = engine.active.device.tools
@@ -327,9 +330,9 @@ def assert_scores_per_row_match_one_at_a_time(engine, query: str) -> None:
     backend.start(prefix)
     together = backend.feed(rest, 4)
     backend.truncate(len(prefix) + len(rest) - 4)
-    alone = torch.cat([backend.feed([token]) for token in rest[-4:]])
+    alone = np.concatenate([backend.feed([token]) for token in rest[-4:]])
     assert together.shape == alone.shape == (4, together.shape[1])
-    assert torch.allclose(together, alone, atol=1e-2 * float(alone.abs().max()))
+    assert np.allclose(together, alone, atol=1e-2 * float(np.abs(alone).max()))
 
 
 def test_scores_of_tokens_fed_together_match_one_at_a_time(adapters_dir, home):
@@ -368,6 +371,38 @@ def test_calls_run_on_the_device_only_when_valid_and_confirmed(adapters_dir, hom
 def home_cli(monkeypatch, home):
     monkeypatch.setattr("bijou_core.cli.devices.load_registry", lambda: home)
     return home
+
+
+def test_engine_config_refuses_what_no_engine_runs():
+    with pytest.raises(
+        BijouError, match=r"^unknown backend 'vllm' \(expected one of transformers, llama.cpp\)$"
+    ):
+        EngineConfig(backend="vllm")
+    with pytest.raises(BijouError, match="call threshold 1.5: expected a probability from 0 to 1"):
+        EngineConfig(call_threshold=1.5)
+
+
+def test_run_and_serve_build_one_engine_config_from_their_options(adapters_dir, home_cli, monkeypatch):
+    seen = []
+
+    def load(adapters, base, devices, config, registry):
+        seen.append(config)
+        raise BijouError("not loading a model here")
+
+    monkeypatch.setattr(Engine, "load", load)
+    options = [
+        "--adapters-dir",
+        str(adapters_dir),
+        "--no-decline",
+        "--call-threshold",
+        "0.3",
+        "--threads",
+        "1",
+    ]
+    for command in (["run", *options, "--command", "x"], ["serve", *options]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1 and "not loading a model here" in result.output
+    assert seen == [EngineConfig(decline=False, call_threshold=0.3, threads=1)] * 2
 
 
 def test_run_answers_commands_swaps_devices_and_changes_their_state(adapters_dir, home_cli):
@@ -424,8 +459,27 @@ def test_run_errors_are_one_line(adapters_dir, home_cli, tmp_path):
 # ---------------------------------------------------------------- the llama.cpp backend
 
 
+def prepare_gguf(adapters_dir, quant: str = "f16") -> None:
+    """What the llama.cpp backend reads, written by ``bijou export gguf --adapters-dir``."""
+    args = ["export", "gguf", "--adapters-dir", str(adapters_dir), "--methods", quant]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def test_llama_cpp_reads_gguf_files_and_names_the_command_that_writes_them(adapters_dir, home, tmp_path):
+    """Loading converts nothing: without the GGUF files, one error line says what to run."""
+    shutil.copytree(adapters_dir / "lamp", tmp_path / "lamp", ignore=shutil.ignore_patterns("*.gguf"))
+    with pytest.raises(BijouError) as error:
+        load(tmp_path, home, ["lamp"], backend="llama.cpp", quant="f16")
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(str(tmp_path / "lamp" / "lamp-lora-f16.gguf"))
+    assert f"convert it first: bijou export gguf --adapters-dir {tmp_path} --base " in message
+    assert message.endswith("--methods f16") and not list(tmp_path.glob("**/*.gguf"))
+
+
 @pytest.mark.slow
 def test_llama_cpp_swaps_in_place_and_constrains(adapters_dir, home, tiny_model_dir, bijou_cache):
+    prepare_gguf(adapters_dir)
     engine = load(adapters_dir, home, backend="llama.cpp", quant="f16", constrain=False)
     assert sorted(engine.backend.adapters) == ["fan", "lamp"]
     engine.use("lamp")
@@ -439,6 +493,7 @@ def test_llama_cpp_swaps_in_place_and_constrains(adapters_dir, home, tiny_model_
     converted = sorted(p.name for p in adapters_dir.glob("*/*.gguf"))
     assert converted == ["fan-lora-f16.gguf", "lamp-lora-f16.gguf"]
     mtimes = [p.stat().st_mtime for p in adapters_dir.glob("*/*.gguf")]
+    prepare_gguf(adapters_dir)
     fresh = load(adapters_dir, home, ["lamp"], backend="llama.cpp", quant="f16", constrain=False)
     assert fresh.answer("kill the lights").text == first
     assert [p.stat().st_mtime for p in adapters_dir.glob("*/*.gguf")] == mtimes  # converted once, cached
@@ -451,6 +506,64 @@ def test_llama_cpp_swaps_in_place_and_constrains(adapters_dir, home, tiny_model_
             assert answer.valid and home.get(device).validator.is_valid(answer.calls), answer.text
     constrained.use("lamp")
     assert_scores_per_row_match_one_at_a_time(constrained, "dim the lights to forty percent")
+
+
+TORCH_FREE = """
+import json, sys
+from pathlib import Path
+
+BLOCKED = ("torch", "transformers", "peft")
+
+
+class Blocked:  # as if they were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is not installed")
+
+
+sys.meta_path.insert(0, Blocked())
+import toy_fan, toy_plugin
+from bijou_core.devices import DeviceRegistry
+from bijou_core.plugins import Plugins
+from bijou_core.runtime.config import EngineConfig
+from bijou_core.runtime.engine import Engine
+
+plugins = Plugins()
+plugins.register(toy_plugin, "lamp", package="toy-lamp", version="1.2.3")
+plugins.register(toy_fan, "fan", package="toy-fan", version="0.1.0")
+folder = Path(sys.argv[1])
+config = EngineConfig(backend="llama.cpp", quant="f16")
+engine = Engine.load({n: folder / n for n in ("lamp", "fan")}, config=config, registry=DeviceRegistry(plugins))
+answers = []
+for device, command in (("lamp", "kill the lights"), ("fan", "fan on two"), ("lamp", "kill the lights")):
+    engine.use(device)
+    answer = engine.answer(command)
+    answers.append([device, answer.text, answer.valid])
+print(json.dumps({"answers": answers, "loaded": [m for m in BLOCKED if m in sys.modules]}))
+"""
+
+
+@pytest.mark.slow
+def test_the_llama_cpp_runtime_answers_without_torch_transformers_or_peft(adapters_dir, bijou_cache):
+    """From GGUF files, the llama.cpp backend answers constrained commands for two devices with a
+    swap while torch, transformers and peft cannot even be imported (a runtime-only install)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    prepare_gguf(adapters_dir)
+    tests = str(Path(__file__).parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, "-c", TORCH_FREE, str(adapters_dir)], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["loaded"] == []
+    (lamp, text, valid), fan, again = result["answers"]
+    assert (lamp, fan[0]) == ("lamp", "fan") and valid and fan[2]
+    assert again == [lamp, text, valid]  # the swap back leaves nothing of the fan behind
 
 
 # ---------------------------------------------------------------- bijou bench

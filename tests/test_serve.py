@@ -16,6 +16,7 @@ from scripted_backend import scripted_engine
 from tiny_adapters import write_random_adapters
 
 from bijou_core.devices import DeviceRegistry, load_registry
+from bijou_core.runtime.config import EngineConfig
 from bijou_core.runtime.engine import Engine
 from bijou_core.serve import Service, create_app
 from bijou_core.serve.server import BackgroundServer
@@ -31,6 +32,7 @@ SCRIPT = {
     "rayban-stories": {"text mom that i'm running late": [MESSAGE]},
 }
 COMMANDS = {device: next(iter(script)) for device, script in SCRIPT.items()}
+NO_CONSTRAIN = EngineConfig(constrain=False)
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +299,7 @@ def answer_of(completion) -> tuple:
 def test_concurrent_clients_alternating_devices_get_the_sequential_answers(tiny_adapters, home):
     """Unconstrained, the random models write a different text per adapter: an adapter or a cached
     state left behind by one request would change another's text."""
-    engine = Engine.load({name: tiny_adapters / name for name in TINY}, registry=home, constrain=False)
+    engine = Engine.load({name: tiny_adapters / name for name in TINY}, registry=home, config=NO_CONSTRAIN)
     with BackgroundServer(create_app(Service(engine))) as running:
         client = openai.OpenAI(base_url=f"{running.url}/v1", api_key="unused", max_retries=0)
         jobs = [(device, command) for device, commands in TINY.items() for command in commands]
@@ -313,7 +315,7 @@ def test_concurrent_clients_alternating_devices_get_the_sequential_answers(tiny_
     assert len(results) == 32 * len(jobs)
     assert all(answer == sequential[job] for job, answer in results)
     assert len({sequential[job][1] for job in jobs}) > 1 and cut.finish_reason == "length"
-    alone = Engine.load({"lamp": tiny_adapters / "lamp"}, registry=home, constrain=False)
+    alone = Engine.load({"lamp": tiny_adapters / "lamp"}, registry=home, config=NO_CONSTRAIN)
     assert alone.answer("kill the lights", max_tokens=12).text == sequential[("lamp", "kill the lights")][1]
 
 
@@ -331,7 +333,9 @@ def test_concurrent_clients_get_each_device_s_calls(client):
 
 
 def test_adapters_load_and_unload_without_a_restart(tiny_adapters, home, tiny_model_dir):
-    engine = Engine.load({"lamp": tiny_adapters / "lamp"}, registry=home, devices=["fan"], constrain=False)
+    engine = Engine.load(
+        {"lamp": tiny_adapters / "lamp"}, registry=home, devices=["fan"], config=NO_CONSTRAIN
+    )
     with BackgroundServer(create_app(Service(engine))) as running:
         client = openai.OpenAI(base_url=f"{running.url}/v1", api_key="unused", max_retries=0)
         base_answer = answer_of(ask(client, "fan", "fan on two"))
@@ -354,7 +358,7 @@ def test_adapters_load_and_unload_without_a_restart(tiny_adapters, home, tiny_mo
         assert missing.status_code == 400 and "bijou-manifest.json" in missing.json()["error"]["message"]
         assert post("unload_lora_adapter", {"lora_name": "lamp"}).status_code == 200  # the last one
         unadapted = answer_of(ask(client, "lamp", "kill the lights"))
-    bare = Engine.load({}, str(tiny_model_dir), devices=["lamp"], registry=home, constrain=False)
+    bare = Engine.load({}, str(tiny_model_dir), devices=["lamp"], registry=home, config=NO_CONSTRAIN)
     assert unadapted[1] == bare.answer("kill the lights").text
 
 

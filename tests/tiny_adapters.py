@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bijou_core.devices import DeviceRegistry
-from bijou_core.train.manifest import write_manifest
+from bijou_core.manifest import Manifest, write_manifest
 
 
 def write_random_adapters(
@@ -26,12 +26,19 @@ def write_random_adapters(
         model.save_pretrained(folder / device)
         write_manifest(
             folder / device,
-            {
-                "kind": "adapter",
-                "device": device,
-                "tools_hash": registry.get(device).tools_hash,
-                "base_model": {"name": str(tiny_model_dir), "source": str(tiny_model_dir)},
-                "prompt_format": {"version": 1, "style": "compact", "device": device, "chat_template": False},
-            },
+            Manifest.from_json(
+                {
+                    "kind": "adapter",
+                    "device": device,
+                    "tools_hash": registry.get(device).tools_hash,
+                    "base_model": {"name": str(tiny_model_dir), "source": str(tiny_model_dir)},
+                    "prompt_format": {
+                        "version": 1,
+                        "style": "compact",
+                        "device": device,
+                        "chat_template": False,
+                    },
+                }
+            ),
         )
     return folder

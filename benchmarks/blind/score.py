@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bijou_core.devices import load_registry
+from bijou_core.eval_results import EvalResults
 from bijou_core.evaluate.metrics import summarize
 from bijou_core.files import atomic_writer, write_json
 
@@ -51,7 +52,7 @@ def evaluate(device: str, adapter: Path, files: dict[str, Path]) -> dict[str, li
         done = subprocess.run(command, stdout=subprocess.DEVNULL)
         if done.returncode:
             raise SystemExit(done.returncode)  # bijou has said why, in one line
-        examples = json.loads(out.read_text())["runs"][-1]["examples"]
+        examples = EvalResults.from_json(json.loads(out.read_text())).last.examples
     split, start = {}, 0
     for part in PARTS:
         split[part] = examples[start : start + len(lines[part])]

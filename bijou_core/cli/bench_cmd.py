@@ -10,9 +10,9 @@ import click
 from ..errors import BijouError
 from ..export.gguf import check_methods
 from ..files import atomic_writer
+from ..manifest import read_manifest
 from ..runtime.backends import BACKENDS
 from ..runtime.engine import recorded_base
-from ..train.manifest import read_manifest
 from .devices import _registry
 from .runtime_options import adapters_dir_option, adapters_in
 
@@ -68,7 +68,6 @@ def bench(
         with atomic_writer(output) as fh:
             fh.write(table)
     if as_json:
-        results["runs"] = [{k: v for k, v in r.items() if k != "examples"} for r in results["runs"]]
-        click.echo(json.dumps(results, indent=2))
+        click.echo(json.dumps(results.to_json(), indent=2))
     else:
         click.echo(table)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ..eval_results import EvalResults, markdown_table
 from ..evaluate.spoken import DEFAULT_VOICES, SpeechSetup
 from ..models import DEFAULT_MODEL
 from ..noise import Noise
 from ..prompt import STYLES
+from ..speech import SpeechModel
 from ..train.device import DEFAULT_EXAMPLES, DEFAULT_LORA_R, MIX
 from .devices import _registry, devices
 from .options import config_option, mix_options, option, settings_from, training_options
@@ -19,15 +22,13 @@ from .runtime_options import (
     call_threshold_option,
     constrain_option,
     decline_option,
-    stt_model_option,
+    speech_model_options,
     stt_vocabulary_option,
 )
 
 
-def _print_summary(results: dict[str, Any]) -> None:
-    from ..evaluate.report import markdown_table
-
-    for warning in results["warnings"]:
+def _print_summary(results: EvalResults) -> None:
+    for warning in results.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(markdown_table(results))
 
@@ -85,8 +86,8 @@ def train(
 ) -> None:
     """Train DEVICE's LoRA adapter on the base model (guide step 4)."""
     from ..evaluate.run import evaluate_device
+    from ..manifest import write_manifest
     from ..train.device import train_device
-    from ..train.manifest import write_manifest
     from ..train.sft import is_main_process
 
     dev = _registry(ctx).get(device)
@@ -103,7 +104,7 @@ def train(
     )
     if run_eval and manifest:
         results = evaluate_device(dev, adapter=output_dir)
-        manifest["eval"] = {"dataset": results["dataset"], **results["runs"][-1]["summary"]}
+        manifest = replace(manifest, eval={"dataset": results.dataset, **results.last.summary})
         write_manifest(output_dir, manifest)
         _print_summary(results)
 
@@ -155,7 +156,7 @@ def train(
     help="For --speech: background noise KIND:SNR_DB (white, pink or brown; e.g. pink:10) mixed in "
     "by sox; each voice is heard over each --noise (repeatable; none: clean).",
 )
-@stt_model_option
+@speech_model_options
 @stt_vocabulary_option
 @option("--output", type=click.Path(path_type=Path), default=None, help="JSON results file.")
 @option("--markdown", type=click.Path(path_type=Path), default=None, help="Markdown table file.")
@@ -177,7 +178,7 @@ def eval_device(
     speech: bool,
     voices: tuple[str, ...],
     noises: tuple[str, ...],
-    stt_model: str | None,
+    stt: SpeechModel,
     stt_vocabulary: bool,
     output: Path | None,
     markdown: Path | None,
@@ -194,7 +195,12 @@ def eval_device(
     if noises != ("none",) and not speech:
         raise click.UsageError("--noise needs --speech")
     heard_over = tuple(dict.fromkeys(None if spec == "none" else Noise.parse(spec) for spec in noises))
-    spoken = SpeechSetup(voices, heard_over, stt_model, stt_vocabulary) if speech else None
+    spoken = SpeechSetup(voices, heard_over, stt, stt_vocabulary) if speech else None
+    if backend == "llama.cpp":  # its GGUF files, converted once (a full install)
+        from ..export.prepare import llama_cpp_base
+        from ..runtime.config import EngineConfig
+
+        base = llama_cpp_base({dev.name: adapter} if adapter else {}, base, EngineConfig().quant)
     results = evaluate_device(
         dev, adapter, base, dataset, compare, limit, backend, constrain, decline, call_threshold, spoken
     )

@@ -28,12 +28,22 @@ def export() -> None:
     help="A device adapter folder (adapters/DEVICE): exported as a GGUF LoRA.",
 )
 @option(
+    "--adapters-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="An adapters folder: every file the llama.cpp runtime reads (the base beside the adapters, "
+    "each adapter's GGUF LoRA), kept when already there.",
+)
+@option(
     "--methods",
     default=None,
-    help=f"Comma-separated GGUF types; model default q4_k_m,q8_0 (valid: {', '.join(METHODS)}); "
-    f"adapter: one of {', '.join(LORA_TYPES)}, default f16.",
+    help=f"Comma-separated GGUF types; model default q4_k_m,q8_0, adapters folder q8_0 (valid: "
+    f"{', '.join(METHODS)}); adapter: one of {', '.join(LORA_TYPES)}, default f16.",
 )
-@option("--base", default=None, help="With --adapter: its base model (default: the one its manifest names).")
+@option(
+    "--base",
+    default=None,
+    help="With --adapter or --adapters-dir: the base model (default: the one the manifests name).",
+)
 @option(
     "--output-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -41,17 +51,32 @@ def export() -> None:
     help="Default: gguf/ beside a model folder (models/bijou-base/gguf) or ./gguf; the adapter's folder.",
 )
 def gguf(
-    model: str | None, adapter: Path | None, methods: str | None, base: str | None, output_dir: Path | None
+    model: str | None,
+    adapter: Path | None,
+    adapters_dir: Path | None,
+    methods: str | None,
+    base: str | None,
+    output_dir: Path | None,
 ) -> None:
-    """Convert a model to GGUF files (then quantize them), or an adapter to a GGUF LoRA.
+    """Convert a model to GGUF files (then quantize them), an adapter to a GGUF LoRA, or an adapters
+    folder to what ``bijou run --backend llama.cpp`` reads (once: fresh files are kept).
 
     Uses llama.cpp's own converters, fetched once from the installed llama-cpp-python's source on PyPI.
     Each file gets a FILE.manifest.json (source, method, size, sha256).
     """
     from ..export.gguf import check_methods, export_adapter_gguf, export_model_gguf, local_model_folder
 
-    if (model is None) == (adapter is None):
-        raise click.UsageError("give exactly one of --model and --adapter")
+    if sum(x is not None for x in (model, adapter, adapters_dir)) != 1:
+        raise click.UsageError("give exactly one of --model, --adapter and --adapters-dir")
+    if adapters_dir is not None:
+        from ..export.prepare import prepare_llama_cpp
+        from .runtime_options import adapters_in
+
+        if output_dir is not None:
+            raise click.UsageError("--output-dir does not go with --adapters-dir (the files go in it)")
+        for path in prepare_llama_cpp(adapters_in(adapters_dir), base, check_methods(methods or "q8_0")):
+            click.echo(f"ready {path}")
+        return
     if adapter is not None:
         outtype = check_methods(methods or "f16", LORA_TYPES)
         if len(outtype) != 1:
@@ -60,7 +85,7 @@ def gguf(
         click.echo(f"wrote {export_adapter_gguf(adapter, output, base, outtype[0])}")
         return
     if base is not None:
-        raise click.UsageError("--base goes with --adapter")
+        raise click.UsageError("--base goes with --adapter or --adapters-dir")
     chosen = check_methods(methods or "q4_k_m,q8_0")
     folder, name = local_model_folder(model)
     if output_dir is None:
@@ -76,7 +101,7 @@ def gguf(
 def hub(folder: Path, repo_id: str, private: bool) -> None:
     """Upload a trained adapter or model FOLDER to the hub, with a model card made from its manifest."""
     from ..export.hub import model_card, upload_folder
-    from ..train.manifest import read_manifest
+    from ..manifest import read_manifest
 
     url = upload_folder(folder, repo_id, private=private, card=model_card(read_manifest(folder), repo_id))
     click.echo(f"uploaded {folder} to {url}")
@@ -84,8 +109,8 @@ def hub(folder: Path, repo_id: str, private: bool) -> None:
 
 def _deployed(ctx: click.Context, adapters_dir: Path, base: str | None) -> tuple[str, list[Any]]:
     from ..export.deploy import deployed_adapters
+    from ..manifest import read_manifest
     from ..runtime.engine import recorded_base
-    from ..train.manifest import read_manifest
     from .devices import _registry
     from .runtime_options import adapters_in
 
@@ -137,7 +162,7 @@ def llama_server(
     """A launch bundle for llama.cpp's server: the GGUF base and every adapter's GGUF LoRA (converted
     once), bijou's prompt as a chat template (--jinja) and each device's call schema."""
     from ..export.deploy import write_llama_server_bundle
-    from ..runtime.gguf_files import adapter_gguf, base_gguf
+    from ..export.prepare import adapter_gguf, base_gguf
 
     base, deployed = _deployed(ctx, adapters_dir or Path("adapters"), base)
     recorded = None if base.endswith(".gguf") else base

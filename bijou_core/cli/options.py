@@ -4,15 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import Field, fields
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import click
 
 from ..data.synth import MULTI_SHARE, NO_TOOL_SHARE, SMALL_TALK_SHARE, SPEECH_SHARE
 from ..errors import BijouError
 from ..files import load_document
-from ..train.sft import LORA_TARGETS, TrainSettings
+from ..train.sft import TrainSettings
 
 
 def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
@@ -35,12 +37,6 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
             raise BijouError(f"{value}: {key}: expected a single value, got {type(setting).__name__}")
         defaults[name] = setting
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
-    return value
-
-
-def _max_steps(_ctx: click.Context, _param: click.Parameter, value: int) -> int:
-    if value == 0 or value < -1:
-        raise click.BadParameter(f"{value}: expected -1 (the epochs decide) or at least 1 step")
     return value
 
 
@@ -97,66 +93,68 @@ def mix_options(func: Callable) -> Callable:
     )(func)
 
 
-def training_options(
-    num_epochs: float, batch_size: int, learning_rate: float, max_seq_length: int, lora_r: int
-) -> Callable:
-    """The fine-tuning flags of the guide (and a few more), with per-command defaults."""
-    decorators = [
-        option("--num-epochs", type=float, default=num_epochs, show_default=True),
-        option("--batch-size", type=click.IntRange(1), default=batch_size, show_default=True),
-        option("--gradient-accumulation-steps", type=click.IntRange(1), default=1, show_default=True),
-        option("--learning-rate", type=float, default=learning_rate, show_default=True),
-        option("--max-seq-length", type=click.IntRange(16), default=max_seq_length, show_default=True),
-        option("--save-steps", type=click.IntRange(1), default=200, show_default=True),
-        option(
-            "--max-steps",
-            type=int,
-            default=-1,
-            callback=_max_steps,
-            help="Stop after this many steps (-1: epochs decide).",
-        ),
-        option("--lora-r", type=click.IntRange(1), default=lora_r, show_default=True),
-        option("--lora-alpha", type=click.IntRange(1), default=None, help="Default: 2 × r."),
-        option("--lora-dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True),
-        option(
-            "--neftune-noise-alpha",
-            type=click.FloatRange(0, min_open=True),
-            default=None,
-            help="NEFTune: uniform noise on the input embeddings while training, scaled by alpha / "
-            "sqrt(row length × width); a packed row holds a whole batch, so the same alpha adds less "
-            "noise per token than on padded batches.",
-        ),
-        option(
-            "--lora-targets",
-            default=",".join(LORA_TARGETS),
-            show_default=True,
-            help="Comma-separated module names to adapt.",
-        ),
-        option("--seed", type=int, default=0, show_default=True),
-        option("--resume", is_flag=True, help="Continue from the last checkpoint in the output dir."),
-        option(
-            "--precision",
-            type=click.Choice(["auto", "bf16", "fp32"]),
-            default="auto",
-            show_default=True,
-            help="auto: bf16 autocast where the hardware has it.",
-        ),
-        option("--load-in-4bit", is_flag=True, help="QLoRA: load the base in 4 bits (CUDA GPUs only)."),
-        option("--gradient-checkpointing/--no-gradient-checkpointing", default=False, show_default=True),
-        option(
-            "--group-by-length/--no-group-by-length",
-            default=False,
-            show_default=True,
-            help="Batch examples of similar lengths together: less padding, but lower accuracy measured.",
-        ),
-        option(
-            "--pack-batches/--no-pack-batches",
-            default=True,
-            show_default=True,
-            help="Lay a batch's examples end to end in rows instead of padding them: same loss, "
-            "fewer tokens (single process, off CUDA/XPU).",
-        ),
-        config_option,
+def _settings() -> list[Field]:
+    """The TrainSettings fields that are flags of the training commands."""
+    return [f for f in fields(TrainSettings) if f.metadata.get("cli", True)]
+
+
+def _flag(setting: Field) -> str:
+    return setting.metadata.get("flag") or "--" + setting.name.replace("_", "-")
+
+
+def _param(setting: Field) -> str:
+    """The click parameter (and --config key) name of a setting's flag."""
+    return _flag(setting)[2:].replace("-", "_")
+
+
+def _kind(hint: Any) -> Any:
+    """The type of a setting's values (``int | None`` -> ``int``)."""
+    return next(t for t in get_args(hint) if t is not type(None)) if get_origin(hint) is UnionType else hint
+
+
+def _check(check: Callable[[Any], str | None]) -> Callable:
+    def callback(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        error = check(value)
+        if error:
+            raise click.BadParameter(error)
+        return value
+
+    return callback
+
+
+def _setting_option(setting: Field, hint: Any, default: Any) -> Callable:
+    """The click option of one TrainSettings field: type, range and help from its declaration."""
+    meta = setting.metadata
+    kind = _kind(hint)
+    kwargs: dict[str, Any] = {"help": meta.get("help") or None}
+    if "check" in meta:
+        kwargs["callback"] = _check(meta["check"])
+    if kind is bool and meta.get("negatable"):
+        flag = _flag(setting)
+        return option(f"{flag}/--no-{flag[2:]}", default=default, show_default=True, **kwargs)
+    if kind is bool:
+        return option(_flag(setting), is_flag=True, **kwargs)
+    bounds = {k: meta[k] for k in ("min", "max", "min_open", "max_open") if k in meta}
+    if get_origin(kind) is Literal:
+        kwargs["type"] = click.Choice(list(get_args(kind)))
+    elif get_origin(kind) is tuple:  # a comma-separated list of names
+        default = ",".join(default)
+    elif kind in (int, float):
+        kwargs["type"] = (click.IntRange if kind is int else click.FloatRange)(**bounds) if bounds else kind
+    show = meta.get("show_default", default is not None)
+    return option(_flag(setting), default=default, show_default=show or None, **kwargs)
+
+
+def training_options(**defaults: Any) -> Callable:
+    """The fine-tuning flags of the guide (and a few more): one per TrainSettings field, with
+    per-command ``defaults`` (by field name), and ``--config``."""
+    hints = get_type_hints(TrainSettings)
+    settings = _settings()
+    unknown = set(defaults) - {f.name for f in settings}
+    if unknown:
+        raise TypeError(f"not training settings: {', '.join(sorted(unknown))}")
+    decorators = [_setting_option(f, hints[f.name], defaults.get(f.name, f.default)) for f in settings] + [
+        config_option
     ]
 
     def apply(func: Callable) -> Callable:
@@ -169,26 +167,11 @@ def training_options(
 
 def settings_from(model_name: str, output_dir: Path, options: dict[str, Any]) -> TrainSettings:
     """TrainSettings from the parsed training options."""
-    return TrainSettings(
-        model_name=model_name,
-        output_dir=output_dir,
-        num_epochs=options["num_epochs"],
-        batch_size=options["batch_size"],
-        gradient_accumulation_steps=options["gradient_accumulation_steps"],
-        learning_rate=options["learning_rate"],
-        max_seq_length=options["max_seq_length"],
-        save_steps=options["save_steps"],
-        max_steps=options["max_steps"],
-        lora_r=options["lora_r"],
-        lora_alpha=options["lora_alpha"],
-        lora_dropout=options["lora_dropout"],
-        neftune_noise_alpha=options["neftune_noise_alpha"],
-        target_modules=tuple(t.strip() for t in options["lora_targets"].split(",") if t.strip()),
-        seed=options["seed"],
-        resume=options["resume"],
-        precision=options["precision"],
-        load_in_4bit=options["load_in_4bit"],
-        gradient_checkpointing=options["gradient_checkpointing"],
-        group_by_length=options["group_by_length"],
-        pack_batches=options["pack_batches"],
-    )
+    hints = get_type_hints(TrainSettings)
+    values = {}
+    for setting in _settings():
+        value = options[_param(setting)]
+        if get_origin(_kind(hints[setting.name])) is tuple:  # a comma-separated list of names
+            value = tuple(name.strip() for name in value.split(",") if name.strip())
+        values[setting.name] = value
+    return TrainSettings(model_name=model_name, output_dir=output_dir, **values)

@@ -20,57 +20,20 @@ import click
 from ..calls import Call, dumps
 from ..errors import BijouError
 from ..microphone import Microphone
-from ..runtime.decoding import CALL_THRESHOLD
-from ..runtime.engine import Answer, Engine, Outcome
-from ..speech import Recognizer, Transcript, device_vocabulary, read_audio
+from ..runtime.config import EngineConfig
+from ..runtime.engine import Engine
+from ..runtime.records import turn_record
+from ..speech import Recognizer, SpeechModel, Transcript, device_vocabulary, read_audio
 from .devices import _registry
 from .runtime_options import (
     adapters_dir_option,
     adapters_in,
-    backend_option,
-    call_threshold_option,
-    constrain_option,
-    decline_option,
-    quant_option,
-    stt_model_option,
+    engine_options,
+    speech_model_options,
     stt_vocabulary_option,
 )
 
 HELP = "/device NAME swaps the device (and its adapter), /devices lists them, /quit leaves."
-
-
-def turn_record(
-    answer: Answer, outcomes: list[Outcome], swap_s: float, state: Any, heard: Transcript | None = None
-) -> dict[str, Any]:
-    """One command's result as printed in JSON lines (and shown in the REPL). ``heard``: the
-    recognizer's transcript when the command came from audio (then ``transcript``, ``audio_s`` and
-    the ``speech`` latency are added)."""
-    gen = answer.generation
-    record = {
-        "device": answer.device,
-        "command": answer.query,
-        "calls": answer.calls,
-        "valid": answer.valid,
-        "errors": answer.errors,
-        "text": answer.text,
-        "declined": gen.declined,
-        "p_call": None if gen.p_call is None else round(gen.p_call, 4),
-        "unsure": gen.unsure,
-        "results": [
-            {"call": o.call, "status": o.status, "result": o.result, "reason": o.reason} for o in outcomes
-        ],
-        "state": state,
-        "latency_ms": {
-            "swap": round(1000 * swap_s, 3),
-            "prefill": round(1000 * gen.prefill_s, 1),
-            "decode": round(1000 * gen.decode_s, 1),
-        },
-    }
-    if heard is not None:
-        record["transcript"] = heard.text
-        record["audio_s"] = round(heard.audio_s, 2)
-        record["latency_ms"]["speech"] = round(1000 * heard.speech_s, 1)
-    return record
 
 
 def load_engine(
@@ -78,31 +41,27 @@ def load_engine(
     adapters_dir: Path | None,
     devices: tuple[str, ...],
     base: str | None,
-    backend: str,
-    constrain: bool,
-    quant: str,
-    decline: bool,
-    call_threshold: float = CALL_THRESHOLD,
+    config: EngineConfig,
 ) -> Engine:
     """The engine ``run`` and ``serve`` use: every adapter of ``adapters_dir`` (default ./adapters),
     plus ``devices`` served by the bare base when they have no adapter."""
     if adapters_dir is None and Path("adapters").is_dir():
         adapters_dir = Path("adapters")
     adapters = adapters_in(adapters_dir) if adapters_dir else {}
+    if config.backend == "llama.cpp":
+        from ..export.prepare import llama_cpp_base
+
+        base = llama_cpp_base(adapters, base, config.quant)
     registry = _registry(ctx)
     extra = [d for d in devices if d not in adapters] or ([] if adapters else list(registry.devices))
-    return Engine.load(adapters, base, backend, extra, constrain, quant, registry, decline, call_threshold)
+    return Engine.load(adapters, base, extra, config, registry)
 
 
 @click.command("run")
 @click.option("--device", "devices", multiple=True, help="Device to start with (repeat to load more).")
 @adapters_dir_option
 @click.option("--base", "--model-name", "base", default=None, help="Base model (default: the adapters').")
-@backend_option
-@quant_option
-@constrain_option
-@decline_option
-@call_threshold_option
+@engine_options
 @click.option("--command", "commands", multiple=True, help="Answer this command and exit (repeatable).")
 @click.option(
     "--audio",
@@ -116,7 +75,7 @@ def load_engine(
     is_flag=True,
     help="Push-to-talk: Enter starts recording from the microphone, Enter stops (voice extra).",
 )
-@stt_model_option
+@speech_model_options
 @stt_vocabulary_option
 @click.option("--yes", is_flag=True, help="Confirm every call that needs confirmation (scripts).")
 @click.pass_context
@@ -125,15 +84,11 @@ def run(
     devices: tuple[str, ...],
     adapters_dir: Path | None,
     base: str | None,
-    backend: str,
-    quant: str,
-    constrain: bool,
-    decline: bool,
-    call_threshold: float,
+    config: EngineConfig,
     commands: tuple[str, ...],
     audio: tuple[Path, ...],
     listen: bool,
-    stt_model: str | None,
+    stt: SpeechModel,
     stt_vocabulary: bool,
     yes: bool,
 ) -> None:
@@ -147,8 +102,8 @@ def run(
     """
     clips = [(path, read_audio(path)) for path in audio]  # bad files fail before any model loads
     microphone = Microphone.default() if listen else None  # as does a missing microphone
-    recognizer = Recognizer(stt_model) if clips or microphone else None
-    engine = load_engine(ctx, adapters_dir, devices, base, backend, constrain, quant, decline, call_threshold)
+    recognizer = stt.load() if clips or microphone else None
+    engine = load_engine(ctx, adapters_dir, devices, base, config)
     for warning in engine.warnings:
         click.echo(f"warning: {warning}", err=True)
     engine.warm_up()

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..errors import BijouError
 from ..runtime.backends import BACKENDS
+from ..runtime.config import EngineConfig
 from ..runtime.decoding import CALL_THRESHOLD
-from ..speech import VOCABULARY_PROMPT
+from ..speech import BEAM_SIZE, VOCABULARY_PROMPT, SpeechModel
 
 backend_option = click.option(
     "--backend",
     type=click.Choice(list(BACKENDS)),
     default="transformers",
     show_default=True,
-    help="transformers (PEFT adapters) or llama.cpp (GGUF base and GGUF LoRAs, converted on first use).",
+    help="transformers (PEFT adapters) or llama.cpp (GGUF base and GGUF LoRAs: bijou export gguf "
+    "--adapters-dir writes them; a full install converts them on first use).",
 )
 
 constrain_option = click.option(
@@ -72,11 +77,51 @@ def quant_option(func: Callable) -> Callable:
     )(func)
 
 
-stt_model_option = click.option(
-    "--stt-model",
+threads_option = click.option(
+    "--threads",
+    type=click.IntRange(1),
     default=None,
-    help="Speech model for audio: a faster-whisper model id or folder (default: the embedded Whisper base).",
+    help="llama.cpp backend: CPU threads (default: every core this process may use).",
 )
+
+
+def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that set how the engine runs (backend, quant, threads, constrain, decline, call
+    threshold), handed to ``func`` as one ``config: EngineConfig``."""
+    names = {f.name for f in fields(EngineConfig)}
+
+    @functools.wraps(func)
+    def with_config(*args: Any, **kwargs: Any) -> Any:
+        settings = {name: kwargs.pop(name) for name in list(kwargs) if name in names}
+        return func(*args, config=EngineConfig(**settings), **kwargs)
+
+    options = [backend_option, quant_option, threads_option, constrain_option, decline_option]
+    for option in reversed([*options, call_threshold_option]):
+        with_config = option(with_config)
+    return with_config
+
+
+def speech_model_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--stt-model and --stt-beam-size, handed to ``func`` as one ``stt: SpeechModel``."""
+
+    @functools.wraps(func)
+    def with_model(*args: Any, stt_model: str | None, stt_beam_size: int, **kwargs: Any) -> Any:
+        return func(*args, stt=SpeechModel(stt_model, stt_beam_size), **kwargs)
+
+    with_model = click.option(
+        "--stt-beam-size",
+        type=click.IntRange(1),
+        default=BEAM_SIZE,
+        show_default=True,
+        help="The recognizer's beam (1: greedy, faster, more words misheard).",
+    )(with_model)
+    return click.option(
+        "--stt-model",
+        default=None,
+        help="Speech model for audio: a faster-whisper model id or folder (default: the embedded "
+        "Whisper base).",
+    )(with_model)
+
 
 stt_vocabulary_option = click.option(
     "--stt-vocabulary/--no-stt-vocabulary",

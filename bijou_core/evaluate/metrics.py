@@ -8,10 +8,10 @@ from collections import defaultdict
 from typing import Any
 
 from ..calls import parse
+from ..eval_results import METRICS
 from ..rules import EvalRules
 from ..schema import CallValidator
 
-METRICS = ("valid_json", "schema_valid", "function_match", "exact_match", "irrelevance")
 Z95 = 1.96  # the normal quantile of a two-sided 95% interval
 
 

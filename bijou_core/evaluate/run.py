@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +12,13 @@ from rich.progress import Progress
 
 from ..devices import Device, Record, load_records
 from ..errors import BijouError
+from ..eval_results import EvalResults, Run
+from ..manifest import read_manifest
 from ..models import DEFAULT_MODEL
 from ..noise import require_sox
+from ..runtime.config import EngineConfig
 from ..runtime.decoding import CALL_THRESHOLD
 from ..runtime.engine import Engine
-from ..speech import Recognizer
-from ..train.manifest import read_manifest
 from .metrics import score_example, summarize
 from .spoken import SpeechSetup, hear, heard_as, speech_summary
 
@@ -28,7 +30,7 @@ def evaluate_run(
     adapter: bool,
     label: str,
     heard: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+) -> Run:
     """One run over ``records``: every example keeps query, expected, predicted, raw text, latency.
     ``heard``: per record, what a recognizer made of it (its ``transcript`` is then the command)."""
     engine.use(device.name, adapter)
@@ -65,13 +67,13 @@ def evaluate_run(
                 }
             )
             progress.advance(task)
-    return {
-        "name": label,
-        "adapter": device.name if adapter else None,
-        "prompt_format": engine.active.fmt.describe(),
-        "summary": summarize(examples),
-        "examples": examples,
-    }
+    return Run(
+        name=label,
+        adapter=device.name if adapter else None,
+        prompt_format=engine.active.fmt.describe(),
+        summary=summarize(examples),
+        examples=examples,
+    )
 
 
 def evaluate_device(
@@ -86,7 +88,7 @@ def evaluate_device(
     decline: bool = True,
     call_threshold: float = CALL_THRESHOLD,
     speech: SpeechSetup | None = None,
-) -> dict[str, Any]:
+) -> EvalResults:
     """Evaluate ``device`` on its eval set (or ``dataset``): base, base+adapter, or both side by side,
     through the runtime engine (``backend``; calls constrained to the device's tools unless not
     ``constrain``, no call where the grammar masks the model's choice if ``decline``, nor where the
@@ -99,14 +101,15 @@ def evaluate_device(
     if speech and any(speech.noises):
         require_sox()  # before any model loads
     manifest = read_manifest(adapter) if adapter else None
-    if manifest and manifest.get("device") != device.name:
-        raise BijouError(f"{adapter} is an adapter for {manifest.get('device')!r}, not {device.name!r}")
-    base_name = base or (manifest["base_model"]["name"] if manifest else DEFAULT_MODEL)
+    if manifest and manifest.device != device.name:
+        raise BijouError(f"{adapter} is an adapter for {manifest.device!r}, not {device.name!r}")
+    base_name = base or (manifest.trained_on.name if manifest else DEFAULT_MODEL)
     adapters = {device.name: adapter} if adapter else None
-    engine = Engine.load(
-        adapters, base_name, backend, [device], constrain, decline=decline, call_threshold=call_threshold
+    config = EngineConfig(
+        backend=backend, constrain=constrain, decline=decline, call_threshold=call_threshold
     )
-    recognizer = Recognizer(speech.stt_model) if speech else None
+    engine = Engine.load(adapters, base_name, [device], config)
+    recognizer = speech.stt.load() if speech else None
     if recognizer:
         recognizer.warm_up()
     runs = []
@@ -117,18 +120,18 @@ def evaluate_device(
             heard = hear(recognizer, device, records, voice, speech.vocabulary, noise)
             name = f"{label}, spoken ({heard_as(voice, noise)})"
             run = evaluate_run(engine, device, records, use_adapter, name, heard)
-            run["speech"] = speech_summary(recognizer, records, heard, run, voice, noise, speech)
-            runs.append(run)
-    return {
-        "device": device.name,
-        "device_version": device.version,
-        "dataset": str(dataset) if dataset else f"{device.name} eval set",
-        "base_model": base_name,
-        "adapter": str(adapter) if adapter else None,
-        "backend": backend,
-        "constrained": constrain,
-        "decline": constrain and decline,
-        "call_threshold": call_threshold if constrain else None,
-        "warnings": engine.warnings,
-        "runs": runs,
-    }
+            summary = speech_summary(recognizer, records, heard, run, voice, noise, speech)
+            runs.append(replace(run, speech=summary))
+    return EvalResults(
+        device=device.name,
+        device_version=device.version,
+        dataset=str(dataset) if dataset else f"{device.name} eval set",
+        base_model=base_name,
+        adapter=str(adapter) if adapter else None,
+        backend=backend,
+        constrained=constrain,
+        decline=constrain and decline,
+        call_threshold=call_threshold if constrain else None,
+        warnings=engine.warnings,
+        runs=runs,
+    )

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.progress import Progress
 
 from ..devices import Device, Record
 from ..errors import BijouError
+from ..eval_results import Run
 from ..models import cache_dir
 from ..noise import Noise, add_noise
-from ..speech import VOCABULARY_PROMPT, Recognizer, device_vocabulary, speak, word_error_rate
+from ..speech import VOCABULARY_PROMPT, Recognizer, SpeechModel, device_vocabulary, speak, word_error_rate
 from .metrics import percentile
 
 DEFAULT_VOICES = ("en-us:160", "en-gb+f3:140")
@@ -27,7 +28,7 @@ class SpeechSetup:
 
     voices: tuple[str, ...] = DEFAULT_VOICES
     noises: tuple[Noise | None, ...] = (None,)  # each voice heard over each (None: clean)
-    stt_model: str | None = None
+    stt: SpeechModel = field(default_factory=SpeechModel)
     vocabulary: bool = VOCABULARY_PROMPT  # the device's words as the recognizer's prompt
 
 
@@ -81,7 +82,7 @@ def speech_summary(
     recognizer: Recognizer,
     records: list[Record],
     heard: list[dict[str, Any]],
-    run: dict[str, Any],
+    run: Run,
     voice: str,
     noise: Noise | None,
     setup: SpeechSetup,
@@ -95,7 +96,7 @@ def speech_summary(
         not setup.vocabulary: [h[other] for h in heard],
     }
     speech_ms = [h["speech_ms"] for h in heard if h["speech_ms"] is not None]
-    total_ms = [e["speech_ms"] + e["latency_ms"] for e in run["examples"] if e["speech_ms"] is not None]
+    total_ms = [e["speech_ms"] + e["latency_ms"] for e in run.examples if e["speech_ms"] is not None]
     return {
         "voice": voice,
         "noise": None if noise is None else str(noise),

@@ -21,9 +21,9 @@ from ..chat_template import multi_device_template
 from ..devices import Device, DeviceRegistry
 from ..errors import BijouError
 from ..files import atomic_writer, load_json, write_json
+from ..manifest import read_manifest
 from ..prompt import PromptFormat
-from ..runtime.grammar import calls_schema
-from ..train.manifest import read_manifest
+from ..schema import calls_schema
 
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # what vllm serve --max-lora-rank accepts
 
@@ -43,10 +43,10 @@ def deployed_adapters(adapters: dict[str, Path], registry: DeviceRegistry) -> li
     found = []
     for folder in adapters.values():
         manifest = read_manifest(folder)
-        recorded = manifest["prompt_format"]
+        recorded = manifest.prompt_format
         if recorded.get("chat_template"):
             raise BijouError(f"{folder}: its prompt is the tokenizer's own chat template, not bijou's ChatML")
-        device = registry.get(manifest["device"])
+        device = registry.get(manifest.device)
         fmt = PromptFormat.recorded(recorded)
         rank = int(load_json(folder / "adapter_config.json")["r"])
         found.append(DeployedAdapter(device, Path(folder), fmt, rank))

@@ -15,6 +15,7 @@ import shutil
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,10 @@ from rich.filesize import decimal
 from .. import __version__
 from ..chat_template import carried_template
 from ..errors import BijouError
-from ..files import load_json, temp_dir, write_json
+from ..files import temp_dir, write_json
+from ..manifest import MANIFEST, Manifest, file_sha256, model_identity, read_manifest
 from ..models import resolve_model
 from ..prompt import PromptFormat
-from ..train.manifest import MANIFEST, file_sha256, model_identity
 from .converters import (
     CONVERT_LORA,
     CONVERT_MODEL,
@@ -106,9 +107,8 @@ def export_model_gguf(
         raise BijouError(f"{model_dir}: not a model folder (no config.json)")
     name = name or gguf_name(model_dir)
     manifest = _bijou_manifest(model_dir)
-    source = {**model_identity(name, str(model_dir)), "bijou_manifest": manifest}
-    recorded = (manifest or {}).get("prompt_format")
-    template = carried_template(PromptFormat.recorded(recorded)) if recorded else None
+    source = _source(name, model_dir, manifest)
+    template = carried_template(PromptFormat.recorded(manifest.prompt_format)) if manifest else None
     quants = [m for m in chosen if m in QUANT_TYPES]
     floats = [m for m in chosen if m in FLOAT_TYPES]
     quantize_from = next((m for m in QUANTIZE_FROM if m in floats), "f16")
@@ -194,11 +194,11 @@ def export_adapter_gguf(
     manifest = _bijou_manifest(adapter_dir)
     if base is None and manifest is None:
         raise BijouError(f"{adapter_dir}: no {MANIFEST} names its base model; pass --base (a model folder)")
-    base_dir, base_name = local_model_folder(base or _recorded_base(manifest, adapter_dir), ["*.json"])
+    base_dir, base_name = local_model_folder(base or manifest.trained_on.local_or_name(), ["*.json"])
     name = adapter_dir.resolve().name
-    template = _adapter_template(manifest) if manifest and manifest.get("prompt_format") else None
+    template = _adapter_template(manifest) if manifest else None
     output = Path(output) if output else adapter_dir / f"{name}-lora-{outtype}.gguf"
-    source = {**model_identity(name, str(adapter_dir)), "bijou_manifest": manifest}
+    source = _source(name, adapter_dir, manifest)
     converters_dir()
     with _work_folder(output.parent, name) as work:
         path = work / output.name
@@ -211,18 +211,18 @@ def export_adapter_gguf(
         if template:
             _set_chat_template(path, template)
         _report(outtype, path, started)
-        _write_manifest(path, outtype, source, base_model=model_identity(base_name, str(base_dir)))
+        _write_manifest(path, outtype, source, base_model=asdict(model_identity(base_name, str(base_dir))))
         return _publish(work, [path], output.parent)[0]
 
 
-def _adapter_template(manifest: dict[str, Any]) -> str | None:
+def _adapter_template(manifest: Manifest) -> str | None:
     """An adapter's prompt as a chat template (its device's tools are read only for a full prompt)."""
-    fmt = PromptFormat.recorded(manifest["prompt_format"])
+    fmt = PromptFormat.recorded(manifest.prompt_format)
     if fmt.style != "full" or fmt.chat_template:
         return carried_template(fmt, [])
     from ..devices import load_registry
 
-    return carried_template(fmt, load_registry().get(manifest["device"]).tools)
+    return carried_template(fmt, load_registry().get(manifest.device).tools)
 
 
 def _set_chat_template(path: Path, template: str) -> None:
@@ -235,20 +235,13 @@ def _set_chat_template(path: Path, template: str) -> None:
     os.replace(rewritten, path)
 
 
-def _recorded_base(manifest: dict[str, Any], adapter_dir: Path) -> str:
-    """The base an adapter was trained on: its resolved folder if still there, else its name."""
-    recorded = manifest.get("base_model") or {}
-    source = recorded.get("source")
-    if source and Path(source).is_dir():
-        return source
-    if not recorded.get("name"):
-        raise BijouError(f"{adapter_dir / MANIFEST}: no base_model.name; pass --base (a model folder)")
-    return recorded["name"]
+def _bijou_manifest(folder: Path) -> Manifest | None:
+    return read_manifest(folder) if (folder / MANIFEST).is_file() else None
 
 
-def _bijou_manifest(folder: Path) -> dict[str, Any] | None:
-    path = folder / MANIFEST
-    return load_json(path) if path.is_file() else None
+def _source(name: str, folder: Path, manifest: Manifest | None) -> dict[str, Any]:
+    """What a GGUF file was converted from: the folder's identity and its bijou manifest."""
+    return {**asdict(model_identity(name, str(folder))), "bijou_manifest": manifest and manifest.to_json()}
 
 
 @contextmanager

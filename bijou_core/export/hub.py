@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BijouError
-from ..evaluate.report import markdown_table
+from ..eval_results import EvalResults, Run, markdown_table
 from ..files import atomic_writer
+from ..manifest import Manifest
 from ..prompt import PromptFormat
 
 IGNORED = ["checkpoints/*", ".*", "*/.*"]  # training checkpoints and half-written temporary files
@@ -55,13 +56,13 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
-def model_card(manifest: dict[str, Any], repo_id: str | None = None) -> str:
+def model_card(manifest: Manifest, repo_id: str | None = None) -> str:
     """A README.md for the hub from a bijou manifest (an adapter's or a merged model's)."""
     from huggingface_hub import ModelCardData
 
-    adapter = manifest.get("kind") == "adapter"
-    device = manifest.get("device")
-    base = (manifest.get("base_model") or {}).get("name") or "unknown"
+    adapter = manifest.kind == "adapter"
+    device = manifest.device
+    base = manifest.base_model.name if manifest.base_model else "unknown"
     tags = ["bijou", "function-calling", "voice-commands"] + (["lora", device] if adapter and device else [])
     data = ModelCardData(
         library_name="peft" if adapter else "transformers",
@@ -75,8 +76,8 @@ def model_card(manifest: dict[str, Any], repo_id: str | None = None) -> str:
         f"# {title}\n",
         _what_it_is(manifest, adapter),
         _base_section(manifest),
-        _data_section(manifest.get("data")),
-        _training_section(manifest.get("training")),
+        _data_section(manifest.data),
+        _training_section(manifest.training),
         _scores_section(manifest, adapter),
         _usage_section(manifest, adapter, repo_id or "REPO_ID"),
     ]
@@ -87,17 +88,17 @@ def _is_hub_id(name: str) -> bool:
     return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", name)) and not Path(name).exists()
 
 
-def _what_it_is(manifest: dict[str, Any], adapter: bool) -> str:
-    made = f"Made with bijou {manifest.get('bijou_version', '')}".rstrip()
+def _what_it_is(manifest: Manifest, adapter: bool) -> str:
+    made = f"Made with bijou {manifest.bijou_version or ''}".rstrip()
     if adapter:
-        plugin = manifest.get("plugin_package")
+        plugin = manifest.plugin_package
         return (
-            f"A LoRA adapter that turns spoken commands for the **{manifest.get('device')}** device "
-            f"(version {manifest.get('device_version')}"
+            f"A LoRA adapter that turns spoken commands for the **{manifest.device}** device "
+            f"(version {manifest.device_version}"
             + (f", plugin package `{plugin}`" if plugin else "")
             + ") into validated JSON function calls "
             '`[{"name": ..., "arguments": {...}}]`. '
-            f"{made}; tool definitions hash `{manifest.get('tools_hash')}`.\n"
+            f"{made}; tool definitions hash `{manifest.tools_hash}`.\n"
         )
     return (
         "A small language model fine-tuned for function calling: given tool definitions and a spoken "
@@ -106,12 +107,12 @@ def _what_it_is(manifest: dict[str, Any], adapter: bool) -> str:
     )
 
 
-def _base_section(manifest: dict[str, Any]) -> str:
-    base = manifest.get("base_model") or {}
-    lines = ["## Base model\n", f"- name: `{base.get('name')}`"]
-    if base.get("fingerprint"):
-        lines.append(f"- weights fingerprint: `{base['fingerprint']}`")
-    fmt = manifest.get("prompt_format") or {}
+def _base_section(manifest: Manifest) -> str:
+    base = manifest.base_model
+    lines = ["## Base model\n", f"- name: `{base.name if base else None}`"]
+    if base and base.fingerprint:
+        lines.append(f"- weights fingerprint: `{base.fingerprint}`")
+    fmt = manifest.prompt_format
     if fmt:
         lines.append(
             f"- prompt format: bijou `{fmt.get('style')}` style, version {fmt.get('version')}"
@@ -155,29 +156,29 @@ def _training_section(training: dict[str, Any] | None) -> str:
     return "## Training\n\n| setting | value |\n| --- | --- |\n" + "\n".join(rows) + "\n"
 
 
-def _scores_section(manifest: dict[str, Any], adapter: bool) -> str:
-    scores = manifest.get("eval")
+def _scores_section(manifest: Manifest, adapter: bool) -> str:
+    scores = manifest.eval
     if not scores:
         return ""
-    results = {
-        "device": manifest.get("device") or "model",
-        "dataset": scores.get("dataset", "eval set"),
-        "runs": [{"name": "base+adapter" if adapter else "model", "summary": scores}],
-    }
+    results = EvalResults(
+        device=manifest.device or "model",
+        dataset=scores.get("dataset", "eval set"),
+        runs=[Run(name="base+adapter" if adapter else "model", summary=scores)],
+    )
     return "## Scores\n\n" + markdown_table(results).replace("### ", "", 1)
 
 
-def _usage_section(manifest: dict[str, Any], adapter: bool, repo_id: str) -> str:
+def _usage_section(manifest: Manifest, adapter: bool, repo_id: str) -> str:
     imports = ["from transformers import AutoModelForCausalLM, AutoTokenizer"]
     if adapter:
-        device = manifest.get("device")
+        device = manifest.device
         cli = [
-            f"pip install bijou-core {manifest.get('plugin_package') or ''}".rstrip(),
+            f"pip install bijou-core {manifest.plugin_package or ''}".rstrip(),
             f"hf download {repo_id} --local-dir adapters/{device}",
             f"bijou devices eval {device} --adapter adapters/{device}",
             f"bijou export gguf --adapter adapters/{device}   # a GGUF LoRA for llama.cpp",
         ]
-        base = (manifest.get("base_model") or {}).get("name") or "BASE_MODEL"
+        base = manifest.base_model.name if manifest.base_model else "BASE_MODEL"
         base_code = json.dumps(base)
         if not _is_hub_id(base):  # a name registered in bijou, or a local folder
             imports.append("from bijou_core.models import resolve_model")
@@ -219,9 +220,9 @@ def _turns(fmt: dict[str, Any]) -> str:
     return fmt.get("turns", "chatml")  # manifests from before Gemma record none: ChatML
 
 
-def _prompt_code(manifest: dict[str, Any]) -> str:
+def _prompt_code(manifest: Manifest) -> str:
     """The prompt the model was trained on: literal when bijou renders it without the tokenizer."""
-    fmt = manifest.get("prompt_format") or {}
+    fmt = manifest.prompt_format
     style, device, numbers = fmt.get("style", "full"), fmt.get("device"), fmt.get("digits", False)
     if style == "compact" and not fmt.get("chat_template"):
         rendered = PromptFormat(style, device, turns=_turns(fmt), digits=numbers).prompt(

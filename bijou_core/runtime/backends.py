@@ -1,15 +1,21 @@
 """The contract every model runtime meets, and the registry the engine and ``bijou bench`` load
 runtimes from: a backend's name maps to a function building it from a base model, adapter folders
-(as ``bijou devices train`` writes them) and a quantization."""
+(as ``bijou devices train`` writes them) and a quantization. Building a backend converts nothing:
+the llama.cpp backend reads GGUF files that ``bijou export gguf --adapters-dir DIR`` wrote."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ..errors import BijouError
 from .decoding import CONTEXT, Backend
 from .grammar import Vocabulary
+
+if TYPE_CHECKING:
+    from .config import EngineConfig
 
 
 class ModelBackend(Backend, Protocol):
@@ -35,30 +41,37 @@ class ModelBackend(Backend, Protocol):
     def vocabulary(self) -> Vocabulary: ...
 
 
-def adapter_file(backend: str, base: str, folder: Path) -> Path:
-    """What ``backend`` loads of adapter ``folder``: the folder, or its GGUF LoRA (converted once)."""
+def adapter_file(backend: str, base: str, folder: Path, quant: str) -> Path:
+    """What ``backend`` loads of adapter ``folder``: the folder, or its GGUF LoRA (converted beforehand
+    by ``bijou export gguf``)."""
     if backend == "transformers":
         return folder
-    from .gguf_files import adapter_gguf
+    from .gguf_files import lora_file
 
-    return adapter_gguf(folder, None if base.endswith(".gguf") else base)
+    return lora_file(folder, base, quant)
 
 
-def _transformers(base: str, adapters: dict[str, Path], quant: str) -> ModelBackend:
+def _transformers(base: str, adapters: dict[str, Path], config: EngineConfig) -> ModelBackend:
+    missing = [name for name in ("torch", "transformers", "peft") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise BijouError(
+            f"the transformers backend needs {', '.join(missing)}: pip install 'bijou-core[ml]' "
+            "(a runtime-only install runs --backend llama.cpp)"
+        )
     from .hf_backend import HFBackend
 
     return HFBackend(base, adapters, n_ctx=CONTEXT)  # the runtime's commands: as llama.cpp's
 
 
-def _llama_cpp(base: str, adapters: dict[str, Path], quant: str) -> ModelBackend:
-    from .gguf_files import base_gguf
+def _llama_cpp(base: str, adapters: dict[str, Path], config: EngineConfig) -> ModelBackend:
+    from .gguf_files import base_file
     from .llama_backend import LlamaCppBackend
 
-    files = {name: adapter_file("llama.cpp", base, path) for name, path in adapters.items()}
-    return LlamaCppBackend(base_gguf(base, quant), files)
+    files = {name: adapter_file("llama.cpp", base, path, config.quant) for name, path in adapters.items()}
+    return LlamaCppBackend(base_file(base, config.quant, adapters), files, n_threads=config.threads)
 
 
-BACKENDS: dict[str, Callable[[str, dict[str, Path], str], ModelBackend]] = {
-    "transformers": _transformers,  # PEFT adapters on a transformers model; quant is ignored
-    "llama.cpp": _llama_cpp,  # a GGUF base of that quantization, GGUF LoRAs
+BACKENDS: dict[str, Callable[[str, dict[str, Path], EngineConfig], ModelBackend]] = {
+    "transformers": _transformers,  # PEFT adapters on a transformers model; quant, threads ignored
+    "llama.cpp": _llama_cpp,  # a GGUF base of that quantization, GGUF LoRAs (read, never converted)
 }

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+
+import numpy as np
 
 from ..calls import dumps, parse
 from ..errors import BijouError
@@ -69,9 +71,9 @@ class Backend(Protocol):
     def start(self, prefix: list[int]) -> None:
         """Make the model's state hold exactly ``prefix`` (restored from cache where possible)."""
 
-    def feed(self, ids: list[int], rows: int = 1) -> Any:
+    def feed(self, ids: list[int], rows: int = 1) -> np.ndarray:
         """Run ``ids`` after the current state; the next-token scores after each of the last
-        ``rows`` of them (a ``rows`` x vocabulary float32 torch tensor)."""
+        ``rows`` of them (a ``rows`` x vocabulary float32 numpy array)."""
 
     def truncate(self, length: int) -> None:
         """Forget every position from ``length`` on."""
@@ -162,8 +164,6 @@ def generate(
     ``call_threshold`` probability; with ``draft_tokens``, up to that many of the user's tokens
     guessed ahead per model call. Raises :class:`TooLong` when the prompt leaves
     ``max_new_tokens`` no room in the backend's context."""
-    import torch
-
     started = time.perf_counter()
     ids = prompt_ids(backend, prompt, user)
     room = backend.n_ctx - max_new_tokens
@@ -179,7 +179,7 @@ def generate(
     source = backend.tokenize(words, special=False) if words else []
     backend.start(prefix_ids)
     seen = list(prefix_ids)  # the tokens the model's state holds
-    rows: dict[int, Any] = {}  # the model's scores after the first n tokens of ``seen``, by n
+    rows: dict[int, np.ndarray] = {}  # the model's scores after the first n tokens of ``seen``, by n
     out: list[int] = []
     forced_tokens = drafted = kept = 0
     passes: list[tuple[int, float]] = []
@@ -226,18 +226,18 @@ def generate(
             prefill = time.perf_counter() - started
             started = time.perf_counter()
         if matcher is not None:
-            wanted = int(torch.argmax(logits))
+            wanted = int(np.argmax(logits))
             tick = time.perf_counter()
             matcher.mask(logits)
             grammar_s += time.perf_counter() - tick
-            if decline and not torch.isfinite(logits[wanted]):
+            if decline and not np.isfinite(logits[wanted]):
                 declined = backend.detokenize([*out, wanted])
                 break
             if p_call is None:
                 p_call = _call_probability(backend, out, logits)
                 if p_call is not None and p_call < call_threshold:
                     break
-        token = int(torch.argmax(logits))
+        token = int(np.argmax(logits))
         if token in backend.end_ids:
             break
         out.append(token)
@@ -299,18 +299,18 @@ def _draft(backend: Backend, out: list[int], user: str, source: list[int], limit
     return []
 
 
-def _call_probability(backend: Backend, out: list[int], logits: Any, top: int = 32) -> float | None:
+def _call_probability(backend: Backend, out: list[int], logits: np.ndarray, top: int = 32) -> float | None:
     """At the choice between ``[]`` and a call (nothing but ``[`` written yet), the probability of
     the call under the grammar-masked ``logits``; None before or after that choice."""
-    import torch
-
     text = backend.detokenize(out)
     if text not in ("", "["):
         return None
-    probs = torch.softmax(logits.float(), dim=-1)
-    values, tokens = torch.topk(probs, min(top, probs.numel()))
+    scores = logits.astype(np.float64)
+    probs = np.exp(scores - scores.max())
+    probs /= probs.sum()
+    tokens = np.argpartition(probs, -min(top, probs.size))[-top:]
     empty = call = 0.0
-    for p, token in zip(values.tolist(), tokens.tolist(), strict=True):
+    for p, token in zip(probs[tokens].tolist(), tokens.tolist(), strict=True):
         after = text + backend.detokenize([token])
         if after.startswith("[]"):
             empty += p

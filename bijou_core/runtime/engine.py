@@ -17,11 +17,12 @@ from typing import Any
 from ..calls import Call, dumps, parse
 from ..devices import Device, DeviceRegistry, load_registry
 from ..errors import BijouError
+from ..manifest import Manifest, read_manifest
 from ..models import DEFAULT_MODEL
 from ..prompt import TURNS, PromptFormat
-from ..train.manifest import read_manifest
 from .backends import BACKENDS, ModelBackend, adapter_file
-from .decoding import CALL_THRESHOLD, DRAFT_TOKENS, MAX_NEW_TOKENS, Generation, TooLong, generate
+from .config import DEFAULTS, EngineConfig
+from .decoding import MAX_NEW_TOKENS, Generation, TooLong, generate
 from .grammar import ANY_CALLS, CallGrammar, Choice
 
 
@@ -67,37 +68,28 @@ class Engine:
 
     backend: ModelBackend
     slots: dict[tuple[str, bool], Slot]
-    constrain: bool = True
-    decline: bool = True
-    call_threshold: float = CALL_THRESHOLD
+    config: EngineConfig = DEFAULTS
     base: str = DEFAULT_MODEL
     registry: DeviceRegistry | None = None
     warnings: list[str] = field(default_factory=list)
     active: Slot | None = None
     _runtimes: dict[str, Any] = field(default_factory=dict)
-    draft_tokens: int = DRAFT_TOKENS  # the user's tokens guessed ahead per model call (0: none)
 
     @classmethod
     def load(
         cls,
         adapters: dict[str, str | Path] | None = None,
         base: str | None = None,
-        backend: str = "transformers",
         devices: Iterable[str | Device] = (),
-        constrain: bool = True,
-        quant: str = "q8_0",
+        config: EngineConfig = DEFAULTS,
         registry: DeviceRegistry | None = None,
-        decline: bool = True,
-        call_threshold: float = CALL_THRESHOLD,
     ) -> Engine:
         """Load ``base`` with every adapter folder in ``adapters`` (name -> folder, as ``bijou devices
-        train`` writes them) resident; ``devices`` (names or Device objects) adds devices served by the
-        bare base (full prompt). ``base`` defaults to the base the adapters were trained on. With
-        ``constrain`` and ``decline``, a command whose answer the grammar would have to bend (see
-        :func:`~bijou_core.runtime.decoding.generate`) gets no call, and with ``constrain`` so does one
-        the model gives a call less than ``call_threshold`` probability."""
-        if backend not in BACKENDS:
-            raise BijouError(f"unknown backend {backend!r} (expected one of {', '.join(BACKENDS)})")
+        train`` writes them) resident, on ``config.backend``; ``devices`` (names or Device objects) adds
+        devices served by the bare base (full prompt). ``base`` defaults to the base the adapters were
+        trained on. With ``config.constrain`` and ``decline``, a command whose answer the grammar would
+        have to bend (see :func:`~bijou_core.runtime.decoding.generate`) gets no call, and with
+        ``constrain`` so does one the model gives a call less than ``call_threshold`` probability."""
         devices = list(devices)
         given = {d.name: d for d in devices if isinstance(d, Device)}
         names = [d for d in devices if isinstance(d, str)]
@@ -111,15 +103,15 @@ class Engine:
 
         adapters = {name: Path(path) for name, path in (adapters or {}).items()}
         manifests = {name: read_manifest(path) for name, path in adapters.items()}
-        served = {name: get(manifest["device"]) for name, manifest in manifests.items()}
+        served = {name: get(manifest.device) for name, manifest in manifests.items()}
         for device in {d.name for d in served.values()}:
             twins = [str(adapters[n]) for n, d in served.items() if d.name == device]
             if len(twins) > 1:
                 raise BijouError(f"two adapters for device {device!r}: {', '.join(twins)}")
         plain = [get(name) for name in dict.fromkeys([*names, *given, *(d.name for d in served.values())])]
         base = base or recorded_base(manifests)
-        model = BACKENDS[backend](base, adapters, quant)
-        engine = cls(model, {}, constrain, decline, call_threshold, base, registry)
+        model = BACKENDS[config.backend](base, adapters, config)
+        engine = cls(model, {}, config, base, registry)
         for name, manifest in manifests.items():
             engine._add_adapter_slot(name, adapters[name], manifest, served[name])
         for device in plain:
@@ -127,11 +119,11 @@ class Engine:
             model.add_end_token(engine.slots[(device.name, False)].fmt.end_text)
         return engine
 
-    def _add_adapter_slot(self, name: str, folder: Path, manifest: dict[str, Any], device: Device) -> None:
-        if manifest.get("tools_hash") != device.tools_hash:
+    def _add_adapter_slot(self, name: str, folder: Path, manifest: Manifest, device: Device) -> None:
+        if manifest.tools_hash != device.tools_hash:
             stale = f"{folder} was trained on other tool definitions"
             self.warnings.append(f"{stale} than {device.name} {device.version}")
-        recorded = manifest["prompt_format"]
+        recorded = manifest.prompt_format
         fmt = self._format(
             recorded["style"],
             recorded.get("device"),
@@ -147,7 +139,7 @@ class Engine:
         folder = Path(folder)
         manifest = read_manifest(folder)
         self.registry = self.registry or load_registry()
-        device = self.registry.get(manifest["device"])
+        device = self.registry.get(manifest.device)
         if name in self.adapters:
             raise BijouError(f"an adapter named {name!r} is already loaded")
         if self.has_adapter(device.name):
@@ -156,7 +148,7 @@ class Engine:
         trained_on = recorded_base({name: manifest})
         if trained_on != self.base:
             raise BijouError(f"{folder} was trained on {trained_on}, not on the loaded base {self.base}")
-        self.backend.load_adapter(name, adapter_file(self.backend.name, self.base, folder))
+        self.backend.load_adapter(name, adapter_file(self.backend.name, self.base, folder, self.config.quant))
         self._add_adapter_slot(name, folder, manifest, device)
         if (device.name, False) not in self.slots:
             self.slots[(device.name, False)] = Slot(device, None, self._format("full", device.name))
@@ -260,7 +252,8 @@ class Engine:
             return Answer(slot.device.name, query, nothing.text, [], [], nothing)
         tools = slot.device.tools
         tokenizer = self.backend.tokenizer
-        constrain = self.constrain or choice.restricts
+        config = self.config
+        constrain = config.constrain or choice.restricts
         matcher = self._grammar(slot, choice).matcher() if constrain else None
         prompt = slot.fmt.prompt(tokenizer, tools, query)
         required = bool(choice.min_calls)
@@ -273,10 +266,10 @@ class Engine:
                 prefix,
                 matcher,
                 max_tokens,
-                decline=self.decline and not required,
-                call_threshold=0.0 if required else self.call_threshold,
+                decline=config.decline and not required,
+                call_threshold=0.0 if required else config.call_threshold,
                 user=user,
-                draft_tokens=self.draft_tokens,
+                draft_tokens=config.draft_tokens,
             )
         except TooLong as exc:
             refused = Generation("", 0.0, 0.0, 0, 0, 0)
@@ -345,8 +338,9 @@ def _user_span(
     return (start, start + len(query)) if start >= 0 and query else None
 
 
-def recorded_base(manifests: dict[str, dict[str, Any]]) -> str:
-    names = {m["base_model"]["name"] for m in manifests.values()}
+def recorded_base(manifests: dict[str, Manifest]) -> str:
+    """The one base these adapters were trained on (the default model when there are none)."""
+    names = {m.trained_on.name for m in manifests.values()}
     if len(names) > 1:
         raise BijouError(
             f"the adapters were trained on different bases ({', '.join(sorted(names))}); pass a base"

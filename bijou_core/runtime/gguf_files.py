@@ -1,53 +1,74 @@
-"""The GGUF files the llama.cpp backend needs, converted on first use and cached.
+"""Where the llama.cpp backend finds its GGUF files; it only reads them (``bijou export gguf
+--adapters-dir DIR`` converts them, once: :mod:`bijou_core.export.prepare`).
 
-A base model (registered name, folder or hub id) becomes
-``CACHE/gguf/<name>-<fingerprint>/<name>-<method>.gguf``; a device adapter folder gets
-``<adapter>/<name>-lora-f16.gguf`` beside its weights, converted again when the weights are newer.
-Both go through :mod:`bijou_core.export.gguf` (llama.cpp's converters).
+An adapters folder holds its base as ``DIR/<base>-<quant>.gguf`` and each adapter's GGUF LoRA as
+``DIR/<adapter>/<adapter>-lora-f16.gguf``, so the folder alone is what a device needs.
 """
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
 
-from ..export.gguf import check_methods, export_adapter_gguf, export_model_gguf, local_model_folder
-from ..model_cache import cache_dir
-from ..train.manifest import model_identity
+from ..errors import BijouError
+
+LORA_TYPE = "f16"  # the GGUF type of an adapter's LoRA
 
 
-def base_gguf(base: str, method: str = "q8_0") -> Path:
-    """A GGUF file of ``base`` quantized with ``method`` (a ``.gguf`` path is used as it is)."""
+def prepare_command(folder: Path, base: str, quant: str) -> str:
+    """The command that writes the GGUF files of adapters ``folder``."""
+    words = ["bijou", "export", "gguf", "--adapters-dir", str(folder), "--base", base, "--methods", quant]
+    return shlex.join(words)
+
+
+def base_name(base: str, quant: str) -> str:
+    """The file name of ``base`` (a registered name, folder or hub id) as a GGUF of type ``quant``."""
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', base).strip('_')}-{quant}.gguf"
+
+
+def adapters_folder(adapters: dict[str, Path]) -> Path:
+    """The one folder ``adapters`` (name -> adapter folder) sit in."""
+    folders = {path.resolve().parent for path in adapters.values()}
+    if len(folders) != 1:
+        raise BijouError(
+            "the llama.cpp backend reads its GGUF base from the adapters' folder: give adapters of one "
+            f"folder (got {', '.join(sorted(map(str, folders))) or 'none'}) or a .gguf base"
+        )
+    return folders.pop()
+
+
+def base_file(base: str, quant: str, adapters: dict[str, Path]) -> Path:
+    """The GGUF base to load: ``base`` itself if it is a ``.gguf`` path, else the one beside ``adapters``."""
     if base.endswith(".gguf"):
         return Path(base)
-    method = check_methods([method])[0]
-    folder, name = local_model_folder(base)
-    fingerprint = model_identity(name, str(folder))["fingerprint"]
-    target_dir = cache_dir() / "gguf" / f"{name}-{fingerprint}"
-    target = target_dir / f"{name}-{method}.gguf"
-    if not target.is_file():
-        from filelock import FileLock
-
-        target_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(target_dir / f".{target.name}.lock"):  # one process converts, others wait
-            if not target.is_file():
-                export_model_gguf(folder, [method], target_dir, name=name)
-    return target
-
-
-def adapter_gguf(adapter_dir: str | Path, base: str | None = None) -> Path:
-    """The GGUF LoRA of a PEFT adapter folder, converted when missing or older than the weights."""
-    adapter_dir = Path(adapter_dir)
-    target = adapter_dir / f"{adapter_dir.resolve().name}-lora-f16.gguf"
-    weights = adapter_dir / "adapter_model.safetensors"
-
-    def fresh() -> bool:
-        return target.is_file() and (
-            not weights.is_file() or target.stat().st_mtime >= weights.stat().st_mtime
+    if not adapters:
+        raise BijouError(
+            f"the llama.cpp backend needs a GGUF base: pass a .gguf file as the base "
+            f"(bijou export gguf --model {shlex.quote(base)} --methods {quant} writes one)"
         )
+    folder = adapters_folder(adapters)
+    path = folder / base_name(base, quant)
+    if not path.is_file():
+        raise BijouError(f"{path}: no GGUF base; convert it first: {prepare_command(folder, base, quant)}")
+    return path
 
-    if fresh():
-        return target
-    from filelock import FileLock
 
-    with FileLock(adapter_dir / f".{target.name}.lock"):  # one process converts, others wait
-        return target if fresh() else export_adapter_gguf(adapter_dir, target, base=base)
+def lora_path(folder: Path) -> Path:
+    """Where adapter ``folder``'s GGUF LoRA is (or goes)."""
+    return folder / f"{folder.resolve().name}-lora-{LORA_TYPE}.gguf"
+
+
+def lora_is_fresh(folder: Path) -> bool:
+    """The GGUF LoRA exists and is no older than the adapter's weights (when those are there)."""
+    target, weights = lora_path(folder), folder / "adapter_model.safetensors"
+    return target.is_file() and (not weights.is_file() or target.stat().st_mtime >= weights.stat().st_mtime)
+
+
+def lora_file(folder: Path, base: str, quant: str) -> Path:
+    """Adapter ``folder``'s GGUF LoRA; one clear error when it is missing or older than the weights."""
+    if not lora_is_fresh(folder):
+        state = "older than its weights" if lora_path(folder).is_file() else "missing"
+        command = prepare_command(folder.resolve().parent, base, quant)
+        raise BijouError(f"{lora_path(folder)}: GGUF LoRA {state}; convert it first: {command}")
+    return lora_path(folder)

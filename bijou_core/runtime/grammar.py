@@ -1,33 +1,24 @@
-"""Schema-constrained decoding: a grammar of call lists to one device's tools, through xgrammar.
+"""Schema-constrained decoding: a grammar of call lists to one device's tools, through llguidance.
 
 The grammar is compiled from the JSON Schema of a call list (:func:`calls_schema`), in the exact
 layout :func:`bijou_core.calls.dumps` prints and models are trained on (``", "`` and ``": "``, no
-other whitespace). xgrammar was chosen by measurement (``benchmarks/constrained-decoding.md``); it
-also tells which text the grammar forces next (jump-forward), which the decoder feeds as one chunk.
+other whitespace). llguidance was chosen by measurement (``benchmarks/grammar-engines.md``): it
+masks numpy scores without torch (the llama.cpp runtime needs neither torch nor transformers), and
+it tells which text the grammar forces next (fast-forward), which the decoder feeds as one chunk.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..errors import BijouError
+from ..schema import MAX_CALLS, calls_schema
 
 SEPARATORS = (", ", ": ")  # as bijou_core.calls.dumps writes them
-MAX_CALLS = 4  # calls in one spoken command
-MAX_TEXT = 120  # characters of a spoken string argument, where the tool sets no maxLength
-
-
-def _bounded(schema: Any) -> Any:
-    """``schema`` with every open-ended string bounded, so an answer always ends within its budget."""
-    if isinstance(schema, list):
-        return [_bounded(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    bounded = {key: _bounded(value) for key, value in schema.items()}
-    if schema.get("type") == "string" and not {"enum", "const", "maxLength"} & set(schema):
-        bounded["maxLength"] = MAX_TEXT
-    return bounded
 
 
 @dataclass(frozen=True)
@@ -52,56 +43,27 @@ class Choice:
 ANY_CALLS = Choice()  # any list of calls to the device's tools, [] included
 
 
-def calls_schema(
-    tools: list[dict[str, Any]], min_calls: int = 0, max_calls: int = MAX_CALLS
-) -> dict[str, Any]:
-    """The JSON Schema of a list of calls to ``tools`` (an empty list included unless ``min_calls``):
-    at most ``max_calls`` calls, string arguments of at most ``MAX_TEXT`` characters unless a tool
-    says."""
-    if not tools or not max_calls:
-        return {"type": "array", "maxItems": 0}
-    bounds = {"minItems": min_calls, "maxItems": max_calls} if min_calls else {"maxItems": max_calls}
-    return {
-        "type": "array",
-        **bounds,
-        "items": {
-            "anyOf": [
-                {
-                    "type": "object",
-                    "properties": {
-                        "name": {"const": tool["name"]},
-                        "arguments": _bounded(tool["parameters"]),
-                    },
-                    "required": ["name", "arguments"],
-                    "additionalProperties": False,
-                }
-                for tool in tools
-            ]
-        },
-    }
-
-
 class Vocabulary:
-    """A tokenizer's vocabulary as xgrammar sees it, built once per resident model."""
+    """A tokenizer's vocabulary as llguidance sees it (an ``LLTokenizer``), built once per resident
+    model."""
 
-    def __init__(self, info: Any):
-        xgrammar = _xgrammar()
-        self.info = info
-        self.compiler = xgrammar.GrammarCompiler(info)
-        self._pieces: list[bytes] | None = None
-        self._first: Any = None
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+        self.size: int = tokenizer.vocab_size
+        self._pieces: list[bytes] = []
+        self._first: np.ndarray | None = None
 
-    def starts(self, allowed: Any) -> list[str]:
+    def starts(self, allowed: np.ndarray) -> list[str]:
         """One allowed token's text per distinct first byte (``allowed``: a boolean array by id)."""
-        import numpy as np
-
-        if self._pieces is None:
-            self._pieces = list(self.info.decoded_vocab)
+        if self._first is None:
+            self._pieces = [self.tokenizer.decode_bytes([token]) for token in range(self.size)]
             self._first = np.array([p[0] if p else 256 for p in self._pieces])
-        ids = np.flatnonzero(allowed[: len(self._pieces)])
+        ids = np.flatnonzero(allowed[: self.size])
         _, first = np.unique(self._first[ids], return_index=True)
         texts = []
-        for token in ids[first]:
+        for token in ids[first].tolist():
+            if self.tokenizer.is_special_token(token):
+                continue
             try:
                 texts.append(self._pieces[token].decode())
             except UnicodeDecodeError:
@@ -110,101 +72,123 @@ class Vocabulary:
 
     @classmethod
     def from_hf(cls, tokenizer: Any, vocab_size: int) -> Vocabulary:
-        return cls(_xgrammar().TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size))
+        """From a fast transformers tokenizer, with ``vocab_size`` rows of scores."""
+        from llguidance.hf import from_tokenizer
+
+        return cls(from_tokenizer(tokenizer, n_vocab=vocab_size))
 
     @classmethod
-    def from_pieces(cls, pieces: list[bytes], stop_ids: list[int]) -> Vocabulary:
-        """From each token's decoded bytes (what llama.cpp's ``token_to_piece`` gives)."""
-        xgrammar = _xgrammar()
-        info = xgrammar.TokenizerInfo(pieces, xgrammar.VocabType.RAW, stop_token_ids=stop_ids)
-        return cls(info)
+    def from_llama(cls, vocab: Any, stop_ids: list[int]) -> Vocabulary:
+        """From a llama.cpp model's vocabulary (a ``llama_vocab`` pointer)."""
+        from llguidance.llamacpp import lltokenizer_from_vocab
+
+        return cls(lltokenizer_from_vocab(vocab, eos_token=stop_ids))
 
     def grammar(self, tools: list[dict[str, Any]], choice: Choice = ANY_CALLS) -> CallGrammar:
         """The grammar of call lists to ``tools`` that ``choice`` allows."""
+        llguidance = _llguidance()
         schema = calls_schema(choice.allowed(tools), choice.min_calls, choice.max_calls)
-        compiled = self.compiler.compile_json_schema(
-            schema, any_whitespace=False, separators=SEPARATORS, strict_mode=True
+        layout = {
+            "item_separator": SEPARATORS[0],
+            "key_separator": SEPARATORS[1],
+            "whitespace_flexible": False,
+        }
+        # no_forcing: the mask allows every token the grammar's bytes allow, not only the first token
+        # of forced text's own split (the model may write '"}' where '"}}' is forced, then '},')
+        lark = (
+            f'%llguidance {{"no_forcing": true}}\nstart: %json {json.dumps({**schema, "x-guidance": layout})}'
         )
-        return CallGrammar(compiled, self)
+        grammar = llguidance.LLMatcher.grammar_from_lark(lark)
+        error = llguidance.LLMatcher.validate_grammar(grammar, self.tokenizer)
+        if error:
+            raise BijouError(
+                f"cannot compile the call grammar of {', '.join(t['name'] for t in tools)}: {error}"
+            )
+        return CallGrammar(grammar, self)
 
 
-def _xgrammar() -> Any:
+def _llguidance() -> Any:
     try:
-        import xgrammar
+        import llguidance
     except ImportError:
         raise BijouError(
-            "constrained decoding needs xgrammar: pip install --no-deps xgrammar (or pass --no-constrain)"
+            "constrained decoding needs llguidance: pip install llguidance (or pass --no-constrain)"
         ) from None
-    return xgrammar
+    return llguidance
 
 
 class CallGrammar:
     """The compiled grammar of one device's call lists; :meth:`matcher` starts one answer."""
 
-    def __init__(self, compiled: Any, vocabulary: Vocabulary):
-        self.compiled = compiled
+    def __init__(self, grammar: str, vocabulary: Vocabulary):
+        self.grammar = grammar
         self.vocabulary = vocabulary
 
     def matcher(self) -> CallMatcher:
-        return CallMatcher(self)
+        import llguidance
+
+        return CallMatcher(
+            llguidance.LLMatcher(self.vocabulary.tokenizer, self.grammar, log_level=0), self.vocabulary
+        )
 
 
 class CallMatcher:
-    """Where one answer is in the grammar: masks logits, accepts tokens, says what is forced."""
+    """Where one answer is in the grammar: masks scores, accepts tokens, says what is forced."""
 
-    def __init__(self, grammar: CallGrammar):
-        import xgrammar
+    def __init__(self, matcher: Any, vocabulary: Vocabulary):
+        from llguidance.numpy import allocate_token_bitmask
 
-        self._xgr = xgrammar
-        self._vocabulary = grammar.vocabulary
-        self._matcher = xgrammar.GrammarMatcher(grammar.compiled, terminate_without_stop_token=True)
-        self._bitmask = xgrammar.allocate_token_bitmask(1, grammar.vocabulary.info.vocab_size)
+        self._matcher = matcher
+        self._vocabulary = vocabulary
+        self._bitmask = allocate_token_bitmask(1, vocabulary.size)
 
-    def mask(self, logits: Any) -> None:
-        """Set the scores of tokens the grammar does not allow next to -inf (a 1-D torch tensor);
-        scores past the vocabulary (a model's padded output rows) are never allowed."""
-        self._matcher.fill_next_token_bitmask(self._bitmask)
-        size = self._vocabulary.info.vocab_size
-        self._xgr.apply_token_bitmask_inplace(logits[None, :size], self._bitmask)
-        if logits.shape[-1] > size:
-            import torch
+    def _allowed(self, matcher: Any) -> np.ndarray:
+        """Whether each token id may come next in ``matcher`` (a boolean array, 32-padded)."""
+        from llguidance.numpy import fill_next_token_bitmask
 
-            with torch.inference_mode():  # the backends' logits are inference tensors
-                logits[size:] = float("-inf")
+        fill_next_token_bitmask(matcher, self._bitmask)
+        return np.unpackbits(self._bitmask[0].view(np.uint8), bitorder="little").view(bool)
+
+    def mask(self, logits: np.ndarray) -> None:
+        """Set the scores of tokens the grammar does not allow next to -inf (a 1-D float32 numpy
+        array); scores past the vocabulary (a model's padded output rows) are never allowed."""
+        allowed = self._allowed(self._matcher)
+        known = min(len(allowed), logits.shape[-1])
+        head = logits[:known]
+        head[~allowed[:known]] = -np.inf
+        logits[known:] = -np.inf
 
     def accept(self, token: int) -> None:
-        if not self._matcher.accept_token(token):
-            raise RuntimeError(f"the grammar rejected token {token}")
+        if not self._matcher.consume_token(token):
+            raise RuntimeError(f"the grammar rejected token {token}: {self._matcher.get_error()}")
 
     def accept_text(self, text: str) -> None:
-        if not self._matcher.accept_string(text):
+        if not self._consume_text(self._matcher, text):
             raise RuntimeError(f"the grammar rejected {text!r}")
+
+    def _consume_text(self, matcher: Any, text: str) -> bool:
+        """Advance ``matcher`` over ``text`` (its state depends on the bytes, not on their token split)."""
+        tokens = self._vocabulary.tokenizer.tokenize_str(text)
+        return matcher.validate_tokens(tokens) == len(tokens) and matcher.consume_tokens(tokens)
 
     def continuations(self, text: str) -> list[str]:
         """After ``text`` (not accepted): a sample of what may follow, one token per first byte."""
-        import numpy as np
-
-        probe = self._matcher.fork()
-        if not probe.accept_string(text) or probe.is_terminated():
+        probe = self._matcher.deep_copy()
+        if not self._consume_text(probe, text) or probe.is_stopped():
             return []
-        probe.fill_next_token_bitmask(self._bitmask)
-        bits = np.unpackbits(self._bitmask[0].numpy().view(np.uint8), bitorder="little").astype(bool)
-        return self._vocabulary.starts(bits)
+        return self._vocabulary.starts(self._allowed(probe))
 
     def allowed_prefix(self, tokens: list[int]) -> int:
         """How many of ``tokens``, from the first, the grammar would accept from here (nothing is
         accepted)."""
-        probe = self._matcher.fork()
-        for n, token in enumerate(tokens):
-            if not probe.accept_token(token):
-                return n
-        return len(tokens)
+        return self._matcher.validate_tokens(tokens)
 
     def forced(self) -> str:
         """The text the grammar allows as the only continuation from here ('' if there is a choice)."""
-        return self._matcher.find_jump_forward_string()
+        forced = self._matcher.compute_ff_bytes()
+        return forced.decode(errors="ignore")  # a character cut at the end is left for the model
 
     @property
     def done(self) -> bool:
         """A complete call list has been produced: nothing may follow."""
-        return self._matcher.is_terminated()
+        return self._matcher.is_stopped()

@@ -121,7 +121,7 @@ class HFBackend:
                 input_ids=torch.tensor([ids]), cache=cache, use_cache=True, logits_to_keep=rows
             )
         self._cache = result.cache
-        return result.logits[0, -rows:].float()
+        return result.logits[0, -rows:].float().numpy()
 
     def start(self, prefix: list[int]) -> None:
         self._cache = None

@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import BijouError
 from .decoding import CONTEXT
 from .grammar import Vocabulary
@@ -105,12 +107,7 @@ class LlamaCppBackend:
 
     def vocabulary(self) -> Vocabulary:
         if self._vocabulary is None:
-            buffer = ctypes.create_string_buffer(256)
-            pieces = []
-            for token in range(self.n_vocab):
-                size = self._lib.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
-                pieces.append(buffer.raw[: max(size, 0)])
-            self._vocabulary = Vocabulary.from_pieces(pieces, sorted(self.end_ids))
+            self._vocabulary = Vocabulary.from_llama(self._vocab, sorted(self.end_ids))
         return self._vocabulary
 
     def tokenize(self, text: str, special: bool = True) -> list[int]:
@@ -158,16 +155,13 @@ class LlamaCppBackend:
             self._saved[key] = bytes(buffer)
         self._prefix = key
 
-    def feed(self, ids: list[int], rows: int = 1) -> Any:
-        import numpy as np
-        import torch
-
+    def feed(self, ids: list[int], rows: int = 1) -> np.ndarray:
         self._decode(ids, rows)
         last = min(rows, len(ids))
         scores = np.empty((last, self.n_vocab), dtype=np.float32)
         for i in range(last):
             scores[i] = np.ctypeslib.as_array(self.llm._ctx.get_logits_ith(i - last), shape=(self.n_vocab,))
-        return torch.from_numpy(scores)
+        return scores
 
     def truncate(self, length: int) -> None:
         self._lib.llama_memory_seq_rm(self._memory, 0, length, -1)

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..cli.run_cmd import turn_record
 from ..devices import Device
 from ..errors import BijouError
 from ..runtime.engine import Answer, Engine
 from ..runtime.grammar import Choice
-from ..speech import Recognizer, Transcript
+from ..runtime.records import turn_record
+from ..speech import Recognizer, SpeechModel, Transcript
 from .errors import ApiError
 from .requests import ChatRequest
 
@@ -45,10 +45,10 @@ class Turn:
 class Service:
     """``engine`` behind the API; with ``execute``, calls run on the device simulators."""
 
-    def __init__(self, engine: Engine, execute: bool = False, stt_model: str | None = None):
+    def __init__(self, engine: Engine, execute: bool = False, stt: SpeechModel | None = None):
         self.engine = engine
         self.execute = execute
-        self.stt_model = stt_model
+        self.stt = stt or SpeechModel()
         self.lock = threading.Lock()
         self.speech_lock = threading.Lock()  # the recognizer: loaded on the first audio, one at a time
         self._recognizer: Recognizer | None = None
@@ -157,7 +157,7 @@ class Service:
             path.write_bytes(audio)
             try:
                 if self._recognizer is None:
-                    self._recognizer = Recognizer(self.stt_model)
+                    self._recognizer = self.stt.load()
                 return self._recognizer.transcribe(path)
             except BijouError as exc:
                 raise ApiError(400, str(exc).replace(f"{folder}/", ""), param=param) from None

@@ -9,9 +9,9 @@ from .. import __version__
 from ..chat_template import carried_template
 from ..errors import BijouError
 from ..files import iter_jsonl
+from ..manifest import Manifest, model_identity
 from ..prompt import PromptFormat
 from ..schema import CallValidator, check_format, check_tools
-from .manifest import model_identity
 from .sft import TrainResult, TrainSettings, is_main_process, load_base, save_merged, train_lora
 
 
@@ -49,7 +49,7 @@ def load_tool_records(path: Path, max_samples: int | None = None) -> list[dict[s
 
 def train_base(
     settings: TrainSettings, data_path: Path, max_samples: int | None = None
-) -> tuple[TrainResult, dict[str, Any], Path]:
+) -> tuple[TrainResult, Manifest, Path]:
     """Train a LoRA on function-calling records and merge it into ``output_dir/final``."""
     path = training_file(data_path)
     records = load_tool_records(path, max_samples)
@@ -60,14 +60,14 @@ def train_base(
     result, peft_model, tokenizer = train_lora(
         settings, prompts, completions, tokenizer, model, end_text=fmt.end_text
     )
-    manifest = {
-        "kind": "base",
-        "bijou_version": __version__,
-        "base_model": model_identity(settings.model_name, source),
-        "prompt_format": fmt.describe(),
-        "data": {"path": str(path), "records": len(records)},
-        "training": result.describe(settings),
-    }
+    manifest = Manifest(
+        kind="base",
+        bijou_version=__version__,
+        base_model=model_identity(settings.model_name, source),
+        prompt_format=fmt.describe(),
+        data={"path": str(path), "records": len(records)},
+        training=result.describe(settings),
+    )
     final = Path(settings.output_dir) / "final"
     if is_main_process():
         tokenizer.chat_template = carried_template(fmt) or tokenizer.chat_template

@@ -11,8 +11,8 @@ from ..conformance import template_set
 from ..data.synth import MULTI_SHARE, NO_TOOL_SHARE, SMALL_TALK_SHARE, SPEECH_SHARE
 from ..devices import Device, load_records
 from ..files import write_jsonl
+from ..manifest import Manifest, model_identity
 from ..prompt import PromptFormat
-from .manifest import model_identity
 from .sft import TrainResult, TrainSettings, is_main_process, load_base, save_adapter, train_lora
 
 # 1,980 single commands as before small talk went from 10% to 15% (benchmarks/blind/levers.md).
@@ -53,7 +53,7 @@ def train_device(
     num_examples: int = DEFAULT_EXAMPLES,
     prompt_style: str = "compact",
     mix: dict[str, float] | None = None,
-) -> tuple[TrainResult, dict[str, Any]]:
+) -> tuple[TrainResult, Manifest]:
     """Train ``device``'s adapter into ``settings.output_dir``; returns the result and the manifest."""
     records, data = device_examples(device, data_path, num_examples, settings.seed, mix)
     output = Path(settings.output_dir)
@@ -65,19 +65,18 @@ def train_device(
     result, peft_model, tokenizer = train_lora(
         settings, prompts, completions, tokenizer, model, shared_prefix=prefix, end_text=fmt.end_text
     )
-    manifest = {
-        "kind": "adapter",
-        "bijou_version": __version__,
-        "device": device.name,
-        "device_version": device.version,
-        "plugin_package": device.package,
-        "tools_hash": device.tools_hash,
-        "base_model": model_identity(settings.model_name, source),
-        "prompt_format": fmt.describe(),
-        "data": data,
-        "training": result.describe(settings),
-        "eval": None,
-    }
+    manifest = Manifest(
+        kind="adapter",
+        bijou_version=__version__,
+        device=device.name,
+        device_version=device.version,
+        plugin_package=device.package,
+        tools_hash=device.tools_hash,
+        base_model=model_identity(settings.model_name, source),
+        prompt_format=fmt.describe(),
+        data=data,
+        training=result.describe(settings),
+    )
     if is_main_process():  # written only now: a run that fails leaves the folder as it was
         if data_path is None:
             write_jsonl(output / "train.jsonl", records)

@@ -16,43 +16,82 @@ import re
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import BijouError
 from ..files import temp_dir, usual_permissions
+from ..manifest import MANIFEST, Manifest, write_manifest
 from ..models import resolve_model
 
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
+def _max_steps(value: int) -> str | None:
+    return (
+        None if value == -1 or value >= 1 else f"{value}: expected -1 (the epochs decide) or at least 1 step"
+    )
+
+
+def setting(default: Any, help: str = "", **cli: Any) -> Any:
+    """A training setting: its default, its help text and how its flag reads (``cli``: ``min``,
+    ``max``, ``min_open``, ``max_open``, ``check`` (value -> error or None), ``negatable``, ``flag``,
+    ``show_default``, or ``cli=False`` for a setting with no flag of its own)."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
 @dataclass
 class TrainSettings:
-    """Every training option; the CLI flags map one to one onto these fields."""
+    """Every training setting, declared once: the training commands' flags (``--num-epochs`` and
+    the guide's ``--num_epochs``) are derived from these fields by :mod:`bijou_core.cli.options`."""
 
-    model_name: str
-    output_dir: Path
-    num_epochs: float = 2.0
-    batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 5e-4
-    max_seq_length: int = 512
-    save_steps: int = 200
-    max_steps: int = -1
-    lora_r: int = 16
-    lora_alpha: int | None = None
-    lora_dropout: float = 0.0
-    neftune_noise_alpha: float | None = None
-    target_modules: tuple[str, ...] = LORA_TARGETS
-    seed: int = 0
-    resume: bool = False
-    precision: str = "auto"  # auto | bf16 | fp32
-    load_in_4bit: bool = False
-    gradient_checkpointing: bool = False
-    group_by_length: bool = False
-    pack_batches: bool = True
-    logging_steps: int = 10
+    model_name: str = field(metadata={"cli": False})  # each command names its own --base option
+    output_dir: Path = field(metadata={"cli": False})
+    num_epochs: float = setting(2.0, "Passes over the training data.")
+    batch_size: int = setting(8, "Examples per optimizer step and process.", min=1)
+    gradient_accumulation_steps: int = setting(1, "Batches whose gradients add up to one step.", min=1)
+    learning_rate: float = setting(5e-4, "The peak learning rate.")
+    max_seq_length: int = setting(512, "The longest example in tokens (a longer one is an error).", min=16)
+    save_steps: int = setting(200, "Save a checkpoint every this many steps.", min=1)
+    max_steps: int = setting(
+        -1, "Stop after this many steps (-1: epochs decide).", check=_max_steps, show_default=False
+    )
+    lora_r: int = setting(16, "The LoRA rank.", min=1)
+    lora_alpha: int | None = setting(None, "Default: 2 × r.", min=1)
+    lora_dropout: float = setting(0.0, "Dropout on the LoRA input.", min=0, max=1, max_open=True)
+    neftune_noise_alpha: float | None = setting(
+        None,
+        "NEFTune: uniform noise on the input embeddings while training, scaled by alpha / "
+        "sqrt(row length × width); a packed row holds a whole batch, so the same alpha adds less "
+        "noise per token than on padded batches.",
+        min=0,
+        min_open=True,
+    )
+    target_modules: tuple[str, ...] = setting(
+        LORA_TARGETS, "Comma-separated module names to adapt.", flag="--lora-targets"
+    )
+    seed: int = setting(0, "Seed of synthesized data, the data order and the LoRA initialization.")
+    resume: bool = setting(False, "Continue from the last checkpoint in the output dir.")
+    precision: Literal["auto", "bf16", "fp32"] = setting(
+        "auto", "auto: bf16 autocast where the hardware has it."
+    )
+    load_in_4bit: bool = setting(False, "QLoRA: load the base in 4 bits (CUDA GPUs only).")
+    gradient_checkpointing: bool = setting(
+        False, "Recompute activations in the backward pass: less memory, slower.", negatable=True
+    )
+    group_by_length: bool = setting(
+        False,
+        "Batch examples of similar lengths together: less padding, but lower accuracy measured.",
+        negatable=True,
+    )
+    pack_batches: bool = setting(
+        True,
+        "Lay a batch's examples end to end in rows instead of padding them: same loss, "
+        "fewer tokens (single process, off CUDA/XPU).",
+        negatable=True,
+    )
+    logging_steps: int = setting(10, cli=False)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -327,18 +366,16 @@ def _check_lengths(tokenizer, prompts: list[str], completions: list[str], max_le
         )
 
 
-def save_adapter(model, tokenizer, folder: Path, manifest: dict[str, Any]) -> None:
+def save_adapter(model, tokenizer, folder: Path, manifest: Manifest) -> None:
     """Write the adapter, its tokenizer and its manifest into ``folder``; the manifest comes last,
     so a folder with a manifest is always complete."""
-    from .manifest import write_manifest
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = temp_dir(folder, "adapter")
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        (folder / "bijou-manifest.json").unlink(missing_ok=True)
+        (folder / MANIFEST).unlink(missing_ok=True)
         for item in tmp.iterdir():
             usual_permissions(item)
             os.replace(item, folder / item.name)
@@ -347,10 +384,8 @@ def save_adapter(model, tokenizer, folder: Path, manifest: dict[str, Any]) -> No
     write_manifest(folder, manifest)
 
 
-def save_merged(model, tokenizer, folder: Path, manifest: dict[str, Any]) -> None:
+def save_merged(model, tokenizer, folder: Path, manifest: Manifest) -> None:
     """Merge the LoRA weights into the base and write a plain model folder atomically."""
-    from .manifest import write_manifest
-
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_dir(folder.parent, folder.name)

@@ -1,0 +1,36 @@
+"""How an engine runs: one value for the backend, its quantization and threads, and the decoding
+choices (constrained, declining, the call threshold, guessing ahead) that ``bijou run``, ``bijou
+serve``, ``bijou bench`` and evaluation pass down."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import BijouError
+from .decoding import CALL_THRESHOLD, DRAFT_TOKENS
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """An engine's settings (see :func:`~bijou_core.runtime.decoding.generate` for the decoding ones)."""
+
+    backend: str = "transformers"  # transformers (PEFT adapters) or llama.cpp (GGUF files)
+    quant: str = "q8_0"  # llama.cpp: the GGUF type of the base
+    threads: int | None = None  # llama.cpp: CPU threads (None: every core the process may use)
+    constrain: bool = True  # answers are call lists of the device's tools, schema-valid
+    decline: bool = True  # with constrain: no call when the grammar masks the model's own choice
+    call_threshold: float = CALL_THRESHOLD  # with constrain: no call when the model is less sure
+    draft_tokens: int = DRAFT_TOKENS  # the user's tokens guessed ahead per model call (0: none)
+
+    def __post_init__(self) -> None:
+        from .backends import BACKENDS  # the registry builds backends from a config
+
+        if self.backend not in BACKENDS:
+            raise BijouError(f"unknown backend {self.backend!r} (expected one of {', '.join(BACKENDS)})")
+        if not 0.0 <= self.call_threshold <= 1.0:
+            raise BijouError(f"call threshold {self.call_threshold}: expected a probability from 0 to 1")
+        if self.draft_tokens < 0 or (self.threads is not None and self.threads < 1):
+            raise BijouError("draft tokens must be 0 or more, threads 1 or more")
+
+
+DEFAULTS = EngineConfig()

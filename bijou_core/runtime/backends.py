@@ -8,14 +8,11 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from ..errors import BijouError
 from .decoding import CONTEXT, Backend
 from .grammar import Vocabulary
-
-if TYPE_CHECKING:
-    from .config import EngineConfig
 
 
 class ModelBackend(Backend, Protocol):
@@ -41,6 +38,13 @@ class ModelBackend(Backend, Protocol):
     def vocabulary(self) -> Vocabulary: ...
 
 
+class BackendSettings(Protocol):
+    """What a backend is built with, of an engine's settings (an ``EngineConfig``)."""
+
+    quant: str  # llama.cpp: the GGUF type of the base
+    threads: int | None  # llama.cpp: CPU threads (None: every core the process may use)
+
+
 def adapter_file(backend: str, base: str, folder: Path, quant: str) -> Path:
     """What ``backend`` loads of adapter ``folder``: the folder, or its GGUF LoRA (converted beforehand
     by ``bijou export gguf``)."""
@@ -51,7 +55,7 @@ def adapter_file(backend: str, base: str, folder: Path, quant: str) -> Path:
     return lora_file(folder, base, quant)
 
 
-def _transformers(base: str, adapters: dict[str, Path], config: EngineConfig) -> ModelBackend:
+def _transformers(base: str, adapters: dict[str, Path], config: BackendSettings) -> ModelBackend:
     missing = [name for name in ("torch", "transformers", "peft") if importlib.util.find_spec(name) is None]
     if missing:
         raise BijouError(
@@ -63,7 +67,7 @@ def _transformers(base: str, adapters: dict[str, Path], config: EngineConfig) ->
     return HFBackend(base, adapters, n_ctx=CONTEXT)  # the runtime's commands: as llama.cpp's
 
 
-def _llama_cpp(base: str, adapters: dict[str, Path], config: EngineConfig) -> ModelBackend:
+def _llama_cpp(base: str, adapters: dict[str, Path], config: BackendSettings) -> ModelBackend:
     from .gguf_files import base_file
     from .llama_backend import LlamaCppBackend
 
@@ -71,7 +75,7 @@ def _llama_cpp(base: str, adapters: dict[str, Path], config: EngineConfig) -> Mo
     return LlamaCppBackend(base_file(base, config.quant, adapters), files, n_threads=config.threads)
 
 
-BACKENDS: dict[str, Callable[[str, dict[str, Path], EngineConfig], ModelBackend]] = {
+BACKENDS: dict[str, Callable[[str, dict[str, Path], BackendSettings], ModelBackend]] = {
     "transformers": _transformers,  # PEFT adapters on a transformers model; quant, threads ignored
     "llama.cpp": _llama_cpp,  # a GGUF base of that quantization, GGUF LoRAs (read, never converted)
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import BijouError
+from .backends import BACKENDS
 from .decoding import CALL_THRESHOLD, DRAFT_TOKENS
 
 
@@ -23,8 +24,6 @@ class EngineConfig:
     draft_tokens: int = DRAFT_TOKENS  # the user's tokens guessed ahead per model call (0: none)
 
     def __post_init__(self) -> None:
-        from .backends import BACKENDS  # the registry builds backends from a config
-
         if self.backend not in BACKENDS:
             raise BijouError(f"unknown backend {self.backend!r} (expected one of {', '.join(BACKENDS)})")
         if not 0.0 <= self.call_threshold <= 1.0:

@@ -198,9 +198,9 @@ def eval_device(
     spoken = SpeechSetup(voices, heard_over, stt, stt_vocabulary) if speech else None
     if backend == "llama.cpp":  # its GGUF files, converted once (a full install)
         from ..export.prepare import llama_cpp_base
-        from ..runtime.config import EngineConfig
+        from ..runtime.config import DEFAULTS
 
-        base = llama_cpp_base({dev.name: adapter} if adapter else {}, base, EngineConfig().quant)
+        base = llama_cpp_base({dev.name: adapter} if adapter else {}, base, DEFAULTS.quant)
     results = evaluate_device(
         dev, adapter, base, dataset, compare, limit, backend, constrain, decline, call_threshold, spoken
     )

@@ -94,8 +94,8 @@ class ScriptedModel:
 
     n_ctx = 1024
 
-    def __init__(self, tokenizer, answer: str):
-        self.tokenizer, self.end_ids = tokenizer, {tokenizer.convert_tokens_to_ids("<|im_end|>")}
+    def __init__(self, tokenizer, answer: str, end: str = "<|im_end|>"):
+        self.tokenizer, self.end_ids = tokenizer, {tokenizer.convert_tokens_to_ids(end)}
         self.target = self.tokenize(answer) + sorted(self.end_ids)
         self.seen: list[int] = []
 
@@ -233,6 +233,42 @@ def test_a_call_the_model_is_unsure_of_becomes_no_call_below_the_threshold(embed
     assert sure.text == answer and not sure.unsure and sure.p_call == pytest.approx(0.6, abs=1e-3)
     unsure = generate(model, prompt, fmt.shared_prefix(device.tools), grammar.matcher(), call_threshold=0.7)
     assert unsure.text == "[]" and unsure.unsure and unsure.p_call == pytest.approx(0.6, abs=1e-3)
+
+
+def test_the_call_probability_adds_up_both_token_paths_of_gemma(gemma_tokenizer_dir):
+    """Gemma's tokenizer offers the first choice in one token (``[]``, ``[{``) or in two (``[``, then
+    ``{"``: the split of training). A model giving ``[]`` 30% and a bare ``[`` 70%, then sure of a
+    call, gives the call 70%: answered at the default threshold, not at 0.8. (Read off the first
+    token alone, ``[{`` against ``[]``, the call was near 0% and every command became no call.)"""
+    import math
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gemma_tokenizer_dir)
+    device = load_registry().get("airpods-pro")
+    fmt = PromptFormat.for_tokenizer(tokenizer, "compact", device.name)
+    assert fmt.turns == "gemma"
+    grammar = Vocabulary.from_hf(tokenizer, len(tokenizer)).grammar(device.tools)
+    prompt = fmt.prompt(tokenizer, device.tools, "louder")
+    answer = '[{"name": "adjust_volume", "arguments": {"direction": "up"}}]'
+
+    class TwoPaths(ScriptedModel):
+        def feed(self, ids, rows=1):
+            logits = super().feed(ids, rows) * 40.0 - 20.0
+            bare, empty = self.tokenize("[")[0], self.tokenize("[]")[0]
+            for row in logits:
+                if row[bare] > 0:  # the first choice
+                    row[bare], row[empty] = math.log(0.7), math.log(0.3)
+            return logits
+
+    model = TwoPaths(tokenizer, answer, end="<end_of_turn>")
+    assert model.target[0] == model.tokenize("[")[0] and len(model.tokenize("[]")) == 1
+    model.prompt_len = len(model.tokenize(prompt))
+    prefix = fmt.shared_prefix(device.tools)
+    sure = generate(model, prompt, prefix, grammar.matcher(), call_threshold=0.6)
+    assert sure.text == answer and not sure.unsure and sure.p_call == pytest.approx(0.7, abs=1e-3)
+    unsure = generate(model, prompt, prefix, grammar.matcher(), call_threshold=0.8)
+    assert unsure.text == "[]" and unsure.unsure and unsure.p_call == pytest.approx(0.7, abs=1e-3)
 
 
 # ---------------------------------------------------------------- the transformers backend

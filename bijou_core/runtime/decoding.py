@@ -79,6 +79,10 @@ class Backend(Protocol):
         """Forget every position from ``length`` on."""
 
 
+Masses = tuple[float, float, float]
+"""Probability masses at the model's first choice: of no call, of a call, of a bare ``[``."""
+
+
 @dataclass(frozen=True)
 class Generation:
     """Model text for one prompt, with the latency split."""
@@ -187,6 +191,7 @@ def generate(
     prefill = None
     declined = None
     p_call = None
+    opened = None  # the masses of the first choice, while it waits on the token after a bare "["
     while True:
         if matcher is not None:
             tick = time.perf_counter()
@@ -234,7 +239,7 @@ def generate(
                 declined = backend.detokenize([*out, wanted])
                 break
             if p_call is None:
-                p_call = _call_probability(backend, out, logits)
+                p_call, opened = _call_probability(backend, out, logits, opened)
                 if p_call is not None and p_call < call_threshold:
                     break
         token = int(np.argmax(logits))
@@ -299,23 +304,40 @@ def _draft(backend: Backend, out: list[int], user: str, source: list[int], limit
     return []
 
 
-def _call_probability(backend: Backend, out: list[int], logits: np.ndarray, top: int = 32) -> float | None:
+def _call_probability(
+    backend: Backend, out: list[int], logits: np.ndarray, opened: Masses | None = None, top: int = 32
+) -> tuple[float | None, Masses | None]:
     """At the choice between ``[]`` and a call (nothing but ``[`` written yet), the probability of
-    the call under the grammar-masked ``logits``; None before or after that choice."""
+    the call under the grammar-masked ``logits``, and None before or after that choice.
+
+    A tokenizer may offer that choice in one token (Gemma's ``[]`` and ``[{``), in two (``[`` then
+    ``]`` or ``{"``: SmolLM2's only way, and Gemma's way to a call), or both. When the model's own
+    choice is a bare ``[``, the masses of this token (empty, call, bare ``[``) are returned as
+    ``opened`` and the probability comes at the next token, which splits the bare ``[``'s mass."""
     text = backend.detokenize(out)
     if text not in ("", "["):
-        return None
+        return None, None
     scores = logits.astype(np.float64)
     probs = np.exp(scores - scores.max())
     probs /= probs.sum()
     tokens = np.argpartition(probs, -min(top, probs.size))[-top:]
-    empty = call = 0.0
+    empty = call = bare = 0.0
     for p, token in zip(probs[tokens].tolist(), tokens.tolist(), strict=True):
         after = text + backend.detokenize([token])
         if after.startswith("[]"):
             empty += p
         elif after.startswith("[{"):
             call += p
+        elif after == "[":
+            bare += p
+    if opened is not None and text == "[":
+        if empty + call == 0.0:
+            return None, opened
+        before_empty, before_call, before_bare = opened
+        share = call / (empty + call)
+        empty, call = before_empty + before_bare * (1 - share), before_call + before_bare * share
+    elif bare and backend.detokenize([int(np.argmax(logits))]) == "[":
+        return None, (empty, call, bare)  # the model chose a bare "[": the choice comes next
     if empty + call == 0.0:
-        return None  # only "[" so far: the choice comes at the next token
-    return call / (empty + call)
+        return None, None  # only "[" so far: the choice comes at the next token
+    return call / (empty + call), None

@@ -64,7 +64,7 @@ class BenchResults:
     swap: dict[str, Any] | None = None  # llama.cpp (see swap_run)
     file_sizes_mib: dict[str, float] | None = None
     swap_transformers: dict[str, Any] | None = None
-    memory_mib: dict[str, dict[int, float]] | None = None  # backend -> adapters resident -> RSS
+    memory_mib: dict[str, dict[int, dict[str, float]]] | None = None  # backend -> adapters -> rss, peak
     targets: list[dict[str, Any]] = field(default_factory=list)
 
     def find(self, backend: str, quant: str | None = None, constrained: bool = True) -> BenchRun | None:
@@ -186,10 +186,10 @@ def swap_run(engine: Engine, reload: Any, rounds: int = 30) -> dict[str, Any]:
 
 def resident_memory(
     adapters: dict[str, Path], backend: str, quant: str, base: str, swap: str = "lora"
-) -> dict[int, float]:
-    """Resident memory (MiB) of a fresh process holding the base with 0, 1 and all adapters (swapped
-    as ``swap`` says), after one command (with no adapter, the bare base serves the first device
-    with the full prompt)."""
+) -> dict[int, dict[str, float]]:
+    """Resident memory (MiB: ``rss`` now, ``peak`` the most it held) of a fresh process holding the
+    base with 0, 1 and all adapters (swapped as ``swap`` says), after one command (with no adapter,
+    the bare base serves the first device with the full prompt)."""
     from .export.prepare import base_gguf
 
     memory = {}
@@ -207,7 +207,8 @@ def resident_memory(
         out = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True)
         if out.returncode:
             raise RuntimeError(f"measuring memory failed: {out.stderr.strip().splitlines()[-1:]}")
-        memory[count] = round(float(out.stdout.strip().splitlines()[-1]))
+        rss, peak = map(float, out.stdout.strip().splitlines()[-1].split())
+        memory[count] = {"rss": round(rss), "peak": round(peak)}
     return memory
 
 
@@ -217,9 +218,8 @@ def _measure_rss(arguments: str) -> None:
     engine = Engine.load(spec["adapters"], spec["base"], [spec["device"]], config)
     engine.use(spec["device"])
     engine.answer("hello")
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            print(int(line.split()[1]) / 1024)
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    print(*(int(status[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")))
 
 
 def run_bench(
@@ -402,11 +402,11 @@ def markdown(results: BenchResults) -> str:
             "",
             "## Resident memory (MiB, fresh process after one command)",
             "",
-            "| backend | adapters | RSS MiB |",
-            "| --- | ---: | ---: |",
+            "| backend | adapters | RSS MiB | peak MiB |",
+            "| --- | ---: | ---: | ---: |",
         ]
         for backend, by_count in results.memory_mib.items():
-            lines += [f"| {backend} | {count} | {rss} |" for count, rss in by_count.items()]
+            lines += [f"| {backend} | {n} | {m['rss']} | {m['peak']} |" for n, m in by_count.items()]
     if results.file_sizes_mib:
         lines += ["", "## File sizes", "", "| file | MiB |", "| --- | ---: |"]
         lines += [f"| {label} | {size} |" for label, size in results.file_sizes_mib.items()]

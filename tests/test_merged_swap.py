@@ -6,6 +6,7 @@ any state a swap leaves behind changes the text).
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -64,6 +65,8 @@ def test_merged_models_answer_as_the_loras_and_swap_without_state(adapters_dir, 
     names = sorted(p.name for p in adapters_dir.glob("*/*.gguf"))
     assert names == ["fan-lora-f16.gguf", "fan-merged-f32.gguf", "lamp-lora-f16.gguf", "lamp-merged-f32.gguf"]
     assert all(p.with_name(p.name + ".manifest.json").is_file() for p in adapters_dir.glob("*/*.gguf"))
+    record = json.loads((adapters_dir / "lamp" / "lamp-merged-f32.gguf.manifest.json").read_text())
+    assert record["source"]["adapter"]["bijou_manifest"]["device"] == "lamp"  # what was merged
     mtimes = {p: p.stat().st_mtime for p in adapters_dir.glob("*/*merged*.gguf")}
     export(adapters_dir, "--methods", "f32", "--merged")
     assert {p: p.stat().st_mtime for p in adapters_dir.glob("*/*merged*.gguf")} == mtimes  # cached

@@ -97,9 +97,14 @@ def local_model_folder(spec: str, allow_patterns: list[str] | None = None) -> tu
 
 
 def export_model_gguf(
-    model_dir: str | Path, methods: str | Iterable[str], output_dir: str | Path, name: str | None = None
+    model_dir: str | Path,
+    methods: str | Iterable[str],
+    output_dir: str | Path,
+    name: str | None = None,
+    source: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """Convert a transformers model folder to ``output_dir/NAME-METHOD.gguf``, one per method."""
+    """Convert a transformers model folder to ``output_dir/NAME-METHOD.gguf``, one per method
+    (``source``: what the manifests record it was converted from, default the folder itself)."""
     chosen = check_methods(methods)
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -108,7 +113,7 @@ def export_model_gguf(
         raise BijouError(f"{model_dir}: not a model folder (no config.json)")
     name = name or gguf_name(model_dir)
     manifest = _bijou_manifest(model_dir)
-    source = _source(name, model_dir, manifest)
+    source = source or _source(name, model_dir, manifest)
     template = carried_template(PromptFormat.recorded(manifest.prompt_format)) if manifest else None
     quants = [m for m in chosen if m in QUANT_TYPES]
     floats = [m for m in chosen if m in FLOAT_TYPES]
@@ -232,15 +237,19 @@ def export_merged_gguf(
     manifest = _bijou_manifest(adapter_dir)
     if base is None and manifest is None:
         raise BijouError(f"{adapter_dir}: no {MANIFEST} names its base model; pass --base (a model folder)")
-    base_dir, _ = local_model_folder(base or manifest.trained_on.local_or_name())
+    base_dir, base_name = local_model_folder(base or manifest.trained_on.local_or_name())
     name = adapter_dir.resolve().name
+    source = {
+        "adapter": _source(name, adapter_dir, manifest),
+        "base_model": asdict(model_identity(base_name, str(base_dir))),
+    }
     with _work_folder(adapter_dir, f"{name}-merged") as work:
         with console.status(f"merging adapter {name} into its base"):
             model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
             PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload().save_pretrained(work)
             has_tokenizer = (adapter_dir / "tokenizer_config.json").is_file()
             AutoTokenizer.from_pretrained(adapter_dir if has_tokenizer else base_dir).save_pretrained(work)
-        return export_model_gguf(work, methods, adapter_dir, name=f"{name}-merged")
+        return export_model_gguf(work, methods, adapter_dir, f"{name}-merged", source)
 
 
 def _adapter_template(manifest: Manifest) -> str | None:

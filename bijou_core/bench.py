@@ -27,6 +27,7 @@ from .evaluate.run import evaluate_run
 from .runtime.backends import BACKENDS
 from .runtime.config import EngineConfig
 from .runtime.engine import Engine
+from .runtime.gguf_files import merged_path
 
 TARGETS = {
     "latency_p50_ms": 150.0,
@@ -58,11 +59,12 @@ class BenchResults:
     machine: dict[str, Any]
     base: str
     devices: list[str]
+    strategy: str = "lora"  # llama.cpp's swap strategy (see EngineConfig.swap)
     runs: list[BenchRun] = field(default_factory=list)
     swap: dict[str, Any] | None = None  # llama.cpp (see swap_run)
     file_sizes_mib: dict[str, float] | None = None
     swap_transformers: dict[str, Any] | None = None
-    memory_mib: dict[str, dict[int, float]] | None = None  # backend -> adapters resident -> RSS
+    memory_mib: dict[str, dict[int, dict[str, float]]] | None = None  # backend -> adapters -> rss, peak
     targets: list[dict[str, Any]] = field(default_factory=list)
 
     def find(self, backend: str, quant: str | None = None, constrained: bool = True) -> BenchRun | None:
@@ -182,9 +184,12 @@ def swap_run(engine: Engine, reload: Any, rounds: int = 30) -> dict[str, Any]:
     }
 
 
-def resident_memory(adapters: dict[str, Path], backend: str, quant: str, base: str) -> dict[int, float]:
-    """Resident memory (MiB) of a fresh process holding the base with 0, 1 and all adapters, after
-    one command (with no adapter, the bare base serves the first device with the full prompt)."""
+def resident_memory(
+    adapters: dict[str, Path], backend: str, quant: str, base: str, swap: str = "lora"
+) -> dict[int, dict[str, float]]:
+    """Resident memory (MiB: ``rss`` now, ``peak`` the most it held) of a fresh process holding the
+    base with 0, 1 and all adapters (swapped as ``swap`` says), after one command (with no adapter,
+    the bare base serves the first device with the full prompt)."""
     from .export.prepare import base_gguf
 
     memory = {}
@@ -194,6 +199,7 @@ def resident_memory(adapters: dict[str, Path], backend: str, quant: str, base: s
             "adapters": {n: str(adapters[n]) for n in names[:count]},
             "backend": backend,
             "quant": quant,
+            "swap": swap,
             "base": str(base_gguf(base, quant)) if backend == "llama.cpp" and not count else base,
             "device": names[0],
         }
@@ -201,19 +207,19 @@ def resident_memory(adapters: dict[str, Path], backend: str, quant: str, base: s
         out = subprocess.run([sys.executable, "-c", code, json.dumps(spec)], capture_output=True, text=True)
         if out.returncode:
             raise RuntimeError(f"measuring memory failed: {out.stderr.strip().splitlines()[-1:]}")
-        memory[count] = round(float(out.stdout.strip().splitlines()[-1]))
+        rss, peak = map(float, out.stdout.strip().splitlines()[-1].split())
+        memory[count] = {"rss": round(rss), "peak": round(peak)}
     return memory
 
 
 def _measure_rss(arguments: str) -> None:
     spec = json.loads(arguments)
-    config = EngineConfig(backend=spec["backend"], quant=spec["quant"])
+    config = EngineConfig(backend=spec["backend"], quant=spec["quant"], swap=spec["swap"])
     engine = Engine.load(spec["adapters"], spec["base"], [spec["device"]], config)
     engine.use(spec["device"])
     engine.answer("hello")
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            print(int(line.split()[1]) / 1024)
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    print(*(int(status[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")))
 
 
 def run_bench(
@@ -224,24 +230,29 @@ def run_bench(
     quants: list[str],
     limit: int | None = None,
     memory: bool = True,
+    swap: str = "lora",
 ) -> BenchResults:
-    """Every measurement of the module docstring, in one process and one run."""
+    """Every measurement of the module docstring, in one process and one run (llama.cpp's adapters
+    swapped as ``swap`` says)."""
     from .export.prepare import adapter_gguf, base_gguf, prepare_llama_cpp
 
-    results = BenchResults(machine=machine(), base=base, devices=list(adapters))
+    results = BenchResults(machine=machine(), base=base, devices=list(adapters), strategy=swap)
+
+    def settings(backend: str, quant: str = "q8_0", constrain: bool = True) -> EngineConfig:
+        strategy = swap if backend == "llama.cpp" else "lora"
+        return EngineConfig(backend=backend, quant=quant, swap=strategy, constrain=constrain)
 
     def engine(backend: str, quant: str = "q8_0", constrain: bool = True) -> Engine:
-        config = EngineConfig(backend=backend, quant=quant, constrain=constrain)
-        return Engine.load(adapters, base, [], config, registry)
+        return Engine.load(adapters, base, [], settings(backend, quant, constrain), registry)
 
     def reload(backend: str, quant: str = "q8_0") -> Callable[[], Any]:
         """Loading the base and the first adapter afresh, as the engine does (through ``BACKENDS``)."""
         first = next(iter(adapters))
-        return lambda: BACKENDS[backend](base, {first: adapters[first]}, EngineConfig(backend, quant))
+        return lambda: BACKENDS[backend](base, {first: adapters[first]}, settings(backend, quant))
 
     main_quant = "q8_0" if "q8_0" in quants else quants[0]
     if "llama.cpp" in backends:
-        prepare_llama_cpp(adapters, base, quants)
+        prepare_llama_cpp(adapters, base, quants, merged=swap == "merged")
         for quant in quants:
             results.runs.append(eval_sets_run(engine("llama.cpp", quant), limit, "llama.cpp", quant, True))
         free = engine("llama.cpp", main_quant, False)
@@ -256,6 +267,10 @@ def run_bench(
         sizes |= {
             f"adapter {n} (PEFT safetensors)": p / "adapter_model.safetensors" for n, p in adapters.items()
         }
+        if swap == "merged":
+            sizes |= {
+                f"adapter {n} merged {q}": merged_path(p, q) for n, p in adapters.items() for q in quants
+            }
         results.file_sizes_mib = {
             k: round(v.stat().st_size / 2**20, 1) for k, v in sizes.items() if v.is_file()
         }
@@ -267,7 +282,10 @@ def run_bench(
         }
     if memory:
         results.memory_mib = {
-            backend: resident_memory(adapters, backend, main_quant, base) for backend in backends
+            backend: resident_memory(
+                adapters, backend, main_quant, base, swap if backend == "llama.cpp" else "lora"
+            )
+            for backend in backends
         }
     results.targets = check_targets(results, main_quant)
     return results
@@ -337,7 +355,8 @@ def markdown(results: BenchResults) -> str:
         "",
         f"Written by `bijou bench` on {m['date']}: {m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB, "
         f"Python {m['python']}; {versions}. Base `{results.base}`, adapters: "
-        f"{', '.join(results.devices)}; each device's hand-written eval set. Absolute times drift on "
+        f"{', '.join(results.devices)} (llama.cpp swap strategy: {results.strategy}); each device's "
+        "hand-written eval set. Absolute times drift on "
         "shared machines; the ratios were measured side by side in this one run.",
         "",
         "## Targets",
@@ -383,11 +402,11 @@ def markdown(results: BenchResults) -> str:
             "",
             "## Resident memory (MiB, fresh process after one command)",
             "",
-            "| backend | adapters | RSS MiB |",
-            "| --- | ---: | ---: |",
+            "| backend | adapters | RSS MiB | peak MiB |",
+            "| --- | ---: | ---: | ---: |",
         ]
         for backend, by_count in results.memory_mib.items():
-            lines += [f"| {backend} | {count} | {rss} |" for count, rss in by_count.items()]
+            lines += [f"| {backend} | {n} | {m['rss']} | {m['peak']} |" for n, m in by_count.items()]
     if results.file_sizes_mib:
         lines += ["", "## File sizes", "", "| file | MiB |", "| --- | ---: |"]
         lines += [f"| {label} | {size} |" for label, size in results.file_sizes_mib.items()]

@@ -14,7 +14,7 @@ from ..manifest import read_manifest
 from ..runtime.backends import BACKENDS
 from ..runtime.engine import recorded_base
 from .devices import _registry
-from .runtime_options import adapters_dir_option, adapters_in
+from .runtime_options import adapters_dir_option, adapters_in, swap_option
 
 
 @click.command("bench")
@@ -27,6 +27,7 @@ from .runtime_options import adapters_dir_option, adapters_in
     help="Comma-separated backends to measure.",
 )
 @click.option("--quants", default="f16,q8_0,q4_k_m", show_default=True, help="llama.cpp base GGUF types.")
+@swap_option
 @click.option("--limit", type=click.IntRange(1), default=None, help="Only the first N commands per device.")
 @click.option("--memory/--no-memory", default=True, show_default=True, help="Measure resident memory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
@@ -43,6 +44,7 @@ def bench(
     base: str | None,
     backends: str,
     quants: str,
+    swap: str,
     limit: int | None,
     memory: bool,
     as_json: bool,
@@ -62,7 +64,7 @@ def bench(
         )
     adapters = adapters_in(adapters_dir)
     base = base or recorded_base({n: read_manifest(p) for n, p in adapters.items()})
-    results = run_bench(adapters, _registry(ctx), base, chosen, check_methods(quants), limit, memory)
+    results = run_bench(adapters, _registry(ctx), base, chosen, check_methods(quants), limit, memory, swap)
     table = markdown(results)
     if output:
         with atomic_writer(output) as fh:

@@ -24,6 +24,7 @@ from .runtime_options import (
     decline_option,
     speech_model_options,
     stt_vocabulary_option,
+    swap_option,
 )
 
 
@@ -131,6 +132,7 @@ def train(
 @option("--compare", is_flag=True, help="Run the base and base+adapter side by side.")
 @option("--limit", type=click.IntRange(1), default=None, help="Only the first N commands.")
 @backend_option
+@swap_option
 @constrain_option
 @decline_option
 @call_threshold_option
@@ -172,6 +174,7 @@ def eval_device(
     compare: bool,
     limit: int | None,
     backend: str,
+    swap: str,
     constrain: bool,
     decline: bool,
     call_threshold: float,
@@ -200,9 +203,9 @@ def eval_device(
         from ..export.prepare import llama_cpp_base
         from ..runtime.config import DEFAULTS
 
-        base = llama_cpp_base({dev.name: adapter} if adapter else {}, base, DEFAULTS.quant)
+        base = llama_cpp_base({dev.name: adapter} if adapter else {}, base, DEFAULTS.quant, swap)
     results = evaluate_device(
-        dev, adapter, base, dataset, compare, limit, backend, constrain, decline, call_threshold, spoken
+        dev, adapter, base, dataset, compare, limit, backend, constrain, decline, call_threshold, spoken, swap
     )
     write_reports(results, output, markdown, chart)
     _print_summary(results)

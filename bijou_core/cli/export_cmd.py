@@ -34,6 +34,12 @@ def export() -> None:
     "each adapter's GGUF LoRA), kept when already there.",
 )
 @option(
+    "--merged",
+    is_flag=True,
+    help="With --adapters-dir: also each adapter merged into its base, a GGUF per method "
+    "(ADAPTER/ADAPTER-merged-METHOD.gguf), what --swap merged loads.",
+)
+@option(
     "--methods",
     default=None,
     help=f"Comma-separated GGUF types; model default q4_k_m,q8_0, adapters folder q8_0 (valid: "
@@ -54,6 +60,7 @@ def gguf(
     model: str | None,
     adapter: Path | None,
     adapters_dir: Path | None,
+    merged: bool,
     methods: str | None,
     base: str | None,
     output_dir: Path | None,
@@ -68,13 +75,16 @@ def gguf(
 
     if sum(x is not None for x in (model, adapter, adapters_dir)) != 1:
         raise click.UsageError("give exactly one of --model, --adapter and --adapters-dir")
+    if merged and adapters_dir is None:
+        raise click.UsageError("--merged goes with --adapters-dir")
     if adapters_dir is not None:
         from ..export.prepare import prepare_llama_cpp
         from .runtime_options import adapters_in
 
         if output_dir is not None:
             raise click.UsageError("--output-dir does not go with --adapters-dir (the files go in it)")
-        for path in prepare_llama_cpp(adapters_in(adapters_dir), base, check_methods(methods or "q8_0")):
+        chosen = check_methods(methods or "q8_0")
+        for path in prepare_llama_cpp(adapters_in(adapters_dir), base, chosen, merged):
             click.echo(f"ready {path}")
         return
     if adapter is not None:

@@ -51,7 +51,7 @@ def load_engine(
     if config.backend == "llama.cpp":
         from ..export.prepare import llama_cpp_base
 
-        base = llama_cpp_base(adapters, base, config.quant)
+        base = llama_cpp_base(adapters, base, config.quant, config.swap)
     registry = _registry(ctx)
     extra = [d for d in devices if d not in adapters] or ([] if adapters else list(registry.devices))
     return Engine.load(adapters, base, extra, config, registry)

@@ -12,7 +12,7 @@ import click
 
 from ..errors import BijouError
 from ..runtime.backends import BACKENDS
-from ..runtime.config import EngineConfig
+from ..runtime.config import SWAPS, EngineConfig
 from ..runtime.decoding import CALL_THRESHOLD
 from ..speech import BEAM_SIZE, VOCABULARY_PROMPT, SpeechModel
 
@@ -85,9 +85,20 @@ threads_option = click.option(
 )
 
 
+swap_option = click.option(
+    "--swap",
+    type=click.Choice(SWAPS),
+    default="lora",
+    show_default=True,
+    help="llama.cpp backend: lora (one base, each adapter's GGUF LoRA applied at run time) or merged "
+    "(a resident copy of the base per adapter with the adapter merged in: faster per token, a base's "
+    "memory per adapter; bijou export gguf --adapters-dir DIR --merged writes them).",
+)
+
+
 def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The options that set how the engine runs (backend, quant, threads, constrain, decline, call
-    threshold), handed to ``func`` as one ``config: EngineConfig``."""
+    """The options that set how the engine runs (backend, quant, threads, swap, constrain, decline,
+    call threshold), handed to ``func`` as one ``config: EngineConfig``."""
     names = {f.name for f in fields(EngineConfig)}
 
     @functools.wraps(func)
@@ -95,7 +106,7 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
         settings = {name: kwargs.pop(name) for name in list(kwargs) if name in names}
         return func(*args, config=EngineConfig(**settings), **kwargs)
 
-    options = [backend_option, quant_option, threads_option, constrain_option, decline_option]
+    options = [backend_option, quant_option, threads_option, swap_option, constrain_option, decline_option]
     for option in reversed([*options, call_threshold_option]):
         with_config = option(with_config)
     return with_config

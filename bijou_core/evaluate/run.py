@@ -88,12 +88,14 @@ def evaluate_device(
     decline: bool = True,
     call_threshold: float = CALL_THRESHOLD,
     speech: SpeechSetup | None = None,
+    swap: str = "lora",
 ) -> EvalResults:
     """Evaluate ``device`` on its eval set (or ``dataset``): base, base+adapter, or both side by side,
     through the runtime engine (``backend``; calls constrained to the device's tools unless not
     ``constrain``, no call where the grammar masks the model's choice if ``decline``, nor where the
-    model gives a call less than ``call_threshold`` probability). With ``speech``, each run is
-    followed by the same commands spoken in each voice (over each noise) and recognized."""
+    model gives a call less than ``call_threshold`` probability; llama.cpp's adapter ``swap``
+    strategy). With ``speech``, each run is followed by the same commands spoken in each voice (over
+    each noise) and recognized."""
     records = load_records(dataset, device.validator) if dataset else device.eval_set
     records = records[:limit] if limit else records
     if not records:
@@ -106,7 +108,7 @@ def evaluate_device(
     base_name = base or (manifest.trained_on.name if manifest else DEFAULT_MODEL)
     adapters = {device.name: adapter} if adapter else None
     config = EngineConfig(
-        backend=backend, constrain=constrain, decline=decline, call_threshold=call_threshold
+        backend=backend, swap=swap, constrain=constrain, decline=decline, call_threshold=call_threshold
     )
     engine = Engine.load(adapters, base_name, [device], config)
     recognizer = speech.stt.load() if speech else None

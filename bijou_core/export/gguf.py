@@ -1,6 +1,7 @@
 """GGUF export with llama.cpp's own tools: a transformers model folder becomes a 16/32-bit GGUF
 (``convert_hf_to_gguf.py``), then quantized GGUFs (``llama_model_quantize``); a PEFT LoRA adapter
-becomes a GGUF LoRA (``convert_lora_to_gguf.py``). A model trained by bijou and every device adapter
+becomes a GGUF LoRA (``convert_lora_to_gguf.py``), or is merged into its base (PEFT's
+``merge_and_unload``) and that model converted as any other. A model trained by bijou and every device adapter
 carry bijou's prompt as their chat template (``tokenizer.chat_template``, :mod:`bijou_core.chat_template`).
 
 Each file gets ``<file>.manifest.json`` beside it (source, method, size, sha256). Everything is
@@ -96,9 +97,14 @@ def local_model_folder(spec: str, allow_patterns: list[str] | None = None) -> tu
 
 
 def export_model_gguf(
-    model_dir: str | Path, methods: str | Iterable[str], output_dir: str | Path, name: str | None = None
+    model_dir: str | Path,
+    methods: str | Iterable[str],
+    output_dir: str | Path,
+    name: str | None = None,
+    source: dict[str, Any] | None = None,
 ) -> list[Path]:
-    """Convert a transformers model folder to ``output_dir/NAME-METHOD.gguf``, one per method."""
+    """Convert a transformers model folder to ``output_dir/NAME-METHOD.gguf``, one per method
+    (``source``: what the manifests record it was converted from, default the folder itself)."""
     chosen = check_methods(methods)
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
@@ -107,7 +113,7 @@ def export_model_gguf(
         raise BijouError(f"{model_dir}: not a model folder (no config.json)")
     name = name or gguf_name(model_dir)
     manifest = _bijou_manifest(model_dir)
-    source = _source(name, model_dir, manifest)
+    source = source or _source(name, model_dir, manifest)
     template = carried_template(PromptFormat.recorded(manifest.prompt_format)) if manifest else None
     quants = [m for m in chosen if m in QUANT_TYPES]
     floats = [m for m in chosen if m in FLOAT_TYPES]
@@ -213,6 +219,37 @@ def export_adapter_gguf(
         _report(outtype, path, started)
         _write_manifest(path, outtype, source, base_model=asdict(model_identity(base_name, str(base_dir))))
         return _publish(work, [path], output.parent)[0]
+
+
+def export_merged_gguf(
+    adapter_dir: str | Path, methods: str | Iterable[str], base: str | None = None
+) -> list[Path]:
+    """Merge a PEFT LoRA adapter into its base (``base``, default the one its manifest records) and
+    convert that model to ``ADAPTER/ADAPTER-merged-METHOD.gguf``, one per method. The merged
+    model carries the adapter's tokenizer (and so its chat template) when the folder has one."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise BijouError(f"{adapter_dir}: not a PEFT adapter folder (no adapter_config.json)")
+    manifest = _bijou_manifest(adapter_dir)
+    if base is None and manifest is None:
+        raise BijouError(f"{adapter_dir}: no {MANIFEST} names its base model; pass --base (a model folder)")
+    base_dir, base_name = local_model_folder(base or manifest.trained_on.local_or_name())
+    name = adapter_dir.resolve().name
+    source = {
+        "adapter": _source(name, adapter_dir, manifest),
+        "base_model": asdict(model_identity(base_name, str(base_dir))),
+    }
+    with _work_folder(adapter_dir, f"{name}-merged") as work:
+        with console.status(f"merging adapter {name} into its base"):
+            model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+            PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload().save_pretrained(work)
+            has_tokenizer = (adapter_dir / "tokenizer_config.json").is_file()
+            AutoTokenizer.from_pretrained(adapter_dir if has_tokenizer else base_dir).save_pretrained(work)
+        return export_model_gguf(work, methods, adapter_dir, f"{name}-merged", source)
 
 
 def _adapter_template(manifest: Manifest) -> str | None:

@@ -4,8 +4,9 @@
 A base model (registered name, folder or hub id) is converted into
 ``CACHE/gguf/<name>-<fingerprint>/<name>-<method>.gguf`` and linked (or copied) beside the adapters
 as :func:`~bijou_core.runtime.gguf_files.base_name` says; a device adapter folder gets
-``<adapter>/<adapter>-lora-f16.gguf`` beside its weights, converted again when the weights are newer.
-Both go through :mod:`bijou_core.export.gguf` (llama.cpp's converters).
+``<adapter>/<adapter>-lora-f16.gguf`` beside its weights, converted again when the weights are newer,
+and on request (``--merged``) the adapter merged into its base as ``<adapter>-merged-<method>.gguf``.
+All go through :mod:`bijou_core.export.gguf` (llama.cpp's converters).
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ from ..manifest import model_identity, read_manifest
 from ..model_cache import cache_dir
 from ..models import DEFAULT_MODEL
 from ..runtime.engine import recorded_base
-from ..runtime.gguf_files import adapters_folder, base_name, lora_is_fresh, lora_path
-from .gguf import check_methods, export_adapter_gguf, export_model_gguf, local_model_folder
+from ..runtime.gguf_files import adapters_folder, base_name, is_fresh, lora_is_fresh, lora_path, merged_path
+from .gguf import (
+    check_methods,
+    export_adapter_gguf,
+    export_merged_gguf,
+    export_model_gguf,
+    local_model_folder,
+)
 
 
 def can_convert() -> bool:
@@ -60,13 +67,36 @@ def adapter_gguf(adapter_dir: str | Path, base: str | None = None) -> Path:
         return export_adapter_gguf(adapter_dir, lora_path(adapter_dir), base=base)
 
 
-def prepare_llama_cpp(adapters: dict[str, Path], base: str | None, methods: list[str]) -> list[Path]:
+def merged_gguf(adapter_dir: str | Path, methods: list[str], base: str | None = None) -> list[Path]:
+    """Adapter ``adapter_dir`` merged into its base, a GGUF per method beside its weights, merged and
+    converted (once for all stale methods) when missing or older than the weights."""
+    adapter_dir = Path(adapter_dir)
+    methods = check_methods(methods)
+
+    def stale() -> list[str]:
+        return [m for m in methods if not is_fresh(merged_path(adapter_dir, m), adapter_dir)]
+
+    if stale():
+        from filelock import FileLock
+
+        with FileLock(adapter_dir / ".merged.lock"):  # one process merges and converts
+            if stale():
+                export_merged_gguf(adapter_dir, stale(), base)
+    return [merged_path(adapter_dir, m) for m in methods]
+
+
+def prepare_llama_cpp(
+    adapters: dict[str, Path], base: str | None, methods: list[str], merged: bool = False
+) -> list[Path]:
     """Every GGUF file the llama.cpp backend reads for ``adapters`` on ``base`` (default: the one
-    their manifests name): each adapter's LoRA and, unless ``base`` is a ``.gguf`` file, the base of
-    each method beside them. Files already there and fresh are kept; the paths, in that order."""
+    their manifests name): each adapter's LoRA (with ``merged``, also the adapter merged into its
+    base, per method) and, unless ``base`` is a ``.gguf`` file, the base of each method beside them.
+    Files already there and fresh are kept; the paths, in that order."""
     base = base or recorded_base({name: read_manifest(folder) for name, folder in adapters.items()})
     recorded = None if base.endswith(".gguf") else base
     paths = [adapter_gguf(folder, recorded) for folder in adapters.values()]
+    if merged:
+        paths += [path for folder in adapters.values() for path in merged_gguf(folder, methods, recorded)]
     if base.endswith(".gguf") or not adapters:
         return paths
     folder = adapters_folder(adapters)
@@ -78,14 +108,15 @@ def prepare_llama_cpp(adapters: dict[str, Path], base: str | None, methods: list
     return paths
 
 
-def llama_cpp_base(adapters: dict[str, Path], base: str | None, quant: str) -> str | None:
+def llama_cpp_base(adapters: dict[str, Path], base: str | None, quant: str, swap: str = "lora") -> str | None:
     """On a full install, what the llama.cpp backend reads, converted where missing or stale: with
-    adapters, their files (the base to load stays ``base``); without, the base's GGUF file, returned
-    as the base to load. A runtime-only install converts nothing (``base`` is returned as given)."""
+    adapters, their files (merged ones for the ``merged`` swap; the base to load stays ``base``);
+    without, the base's GGUF file, returned as the base to load. A runtime-only install converts
+    nothing (``base`` is returned as given)."""
     if not can_convert():
         return base
     if adapters:
-        prepare_llama_cpp(adapters, base, [quant])
+        prepare_llama_cpp(adapters, base, [quant], merged=swap == "merged")
         return base
     return str(base_gguf(base or DEFAULT_MODEL, quant))
 

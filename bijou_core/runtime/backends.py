@@ -43,16 +43,17 @@ class BackendSettings(Protocol):
 
     quant: str  # llama.cpp: the GGUF type of the base
     threads: int | None  # llama.cpp: CPU threads (None: every core the process may use)
+    swap: str  # llama.cpp: "lora" (one base, GGUF LoRAs) or "merged" (one merged model per adapter)
 
 
-def adapter_file(backend: str, base: str, folder: Path, quant: str) -> Path:
-    """What ``backend`` loads of adapter ``folder``: the folder, or its GGUF LoRA (converted beforehand
-    by ``bijou export gguf``)."""
+def adapter_file(backend: str, base: str, folder: Path, quant: str, swap: str = "lora") -> Path:
+    """What ``backend`` loads of adapter ``folder``: the folder, or its GGUF LoRA or merged GGUF
+    (converted beforehand by ``bijou export gguf``)."""
     if backend == "transformers":
         return folder
-    from .gguf_files import lora_file
+    from .gguf_files import lora_file, merged_file
 
-    return lora_file(folder, base, quant)
+    return merged_file(folder, base, quant) if swap == "merged" else lora_file(folder, base, quant)
 
 
 def _transformers(base: str, adapters: dict[str, Path], config: BackendSettings) -> ModelBackend:
@@ -69,13 +70,14 @@ def _transformers(base: str, adapters: dict[str, Path], config: BackendSettings)
 
 def _llama_cpp(base: str, adapters: dict[str, Path], config: BackendSettings) -> ModelBackend:
     from .gguf_files import base_file
-    from .llama_backend import LlamaCppBackend
+    from .llama_backend import LlamaCppBackend, MergedLlamaCppBackend
 
-    files = {name: adapter_file("llama.cpp", base, path, config.quant) for name, path in adapters.items()}
-    return LlamaCppBackend(base_file(base, config.quant, adapters), files, n_threads=config.threads)
+    files = {n: adapter_file("llama.cpp", base, p, config.quant, config.swap) for n, p in adapters.items()}
+    kind = MergedLlamaCppBackend if config.swap == "merged" else LlamaCppBackend
+    return kind(base_file(base, config.quant, adapters), files, n_threads=config.threads)
 
 
 BACKENDS: dict[str, Callable[[str, dict[str, Path], BackendSettings], ModelBackend]] = {
     "transformers": _transformers,  # PEFT adapters on a transformers model; quant, threads ignored
-    "llama.cpp": _llama_cpp,  # a GGUF base of that quantization, GGUF LoRAs (read, never converted)
+    "llama.cpp": _llama_cpp,  # a GGUF base of that quantization, GGUF LoRAs or merged GGUFs (read only)
 }

@@ -1,6 +1,6 @@
-"""How an engine runs: one value for the backend, its quantization and threads, and the decoding
-choices (constrained, declining, the call threshold, guessing ahead) that ``bijou run``, ``bijou
-serve``, ``bijou bench`` and evaluation pass down."""
+"""How an engine runs: one value for the backend, its quantization, threads and swap strategy, and
+the decoding choices (constrained, declining, the call threshold, guessing ahead) that ``bijou
+run``, ``bijou serve``, ``bijou bench`` and evaluation pass down."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from ..errors import BijouError
 from .backends import BACKENDS
 from .decoding import CALL_THRESHOLD, DRAFT_TOKENS
 
+SWAPS = ("lora", "merged")  # llama.cpp: LoRAs applied at run time, or one merged model per adapter
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -18,6 +20,7 @@ class EngineConfig:
     backend: str = "transformers"  # transformers (PEFT adapters) or llama.cpp (GGUF files)
     quant: str = "q8_0"  # llama.cpp: the GGUF type of the base
     threads: int | None = None  # llama.cpp: CPU threads (None: every core the process may use)
+    swap: str = "lora"  # llama.cpp: one base with GGUF LoRAs, or one resident merged model per adapter
     constrain: bool = True  # answers are call lists of the device's tools, schema-valid
     decline: bool = True  # with constrain: no call when the grammar masks the model's own choice
     call_threshold: float = CALL_THRESHOLD  # with constrain: no call when the model is less sure
@@ -26,6 +29,12 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise BijouError(f"unknown backend {self.backend!r} (expected one of {', '.join(BACKENDS)})")
+        if self.swap not in SWAPS:
+            raise BijouError(f"unknown swap strategy {self.swap!r} (expected one of {', '.join(SWAPS)})")
+        if self.swap == "merged" and self.backend != "llama.cpp":
+            raise BijouError(
+                "swap strategy 'merged' needs the llama.cpp backend (transformers swaps PEFT adapters)"
+            )
         if not 0.0 <= self.call_threshold <= 1.0:
             raise BijouError(f"call threshold {self.call_threshold}: expected a probability from 0 to 1")
         if self.draft_tokens < 0 or (self.threads is not None and self.threads < 1):

@@ -148,7 +148,9 @@ class Engine:
         trained_on = recorded_base({name: manifest})
         if trained_on != self.base:
             raise BijouError(f"{folder} was trained on {trained_on}, not on the loaded base {self.base}")
-        self.backend.load_adapter(name, adapter_file(self.backend.name, self.base, folder, self.config.quant))
+        config = self.config
+        path = adapter_file(self.backend.name, self.base, folder, config.quant, config.swap)
+        self.backend.load_adapter(name, path)
         self._add_adapter_slot(name, folder, manifest, device)
         if (device.name, False) not in self.slots:
             self.slots[(device.name, False)] = Slot(device, None, self._format("full", device.name))

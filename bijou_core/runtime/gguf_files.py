@@ -2,7 +2,9 @@
 --adapters-dir DIR`` converts them, once: :mod:`bijou_core.export.prepare`).
 
 An adapters folder holds its base as ``DIR/<base>-<quant>.gguf`` and each adapter's GGUF LoRA as
-``DIR/<adapter>/<adapter>-lora-f16.gguf``, so the folder alone is what a device needs.
+``DIR/<adapter>/<adapter>-lora-f16.gguf``, so the folder alone is what a device needs. With
+``--merged``, each adapter merged into its base is ``DIR/<adapter>/<adapter>-merged-<quant>.gguf``
+(the ``merged`` swap strategy loads those).
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from ..errors import BijouError
 LORA_TYPE = "f16"  # the GGUF type of an adapter's LoRA
 
 
-def prepare_command(folder: Path, base: str, quant: str) -> str:
-    """The command that writes the GGUF files of adapters ``folder``."""
+def prepare_command(folder: Path, base: str, quant: str, merged: bool = False) -> str:
+    """The command that writes the GGUF files of adapters ``folder`` (with ``merged``: merged ones too)."""
     words = ["bijou", "export", "gguf", "--adapters-dir", str(folder), "--base", base, "--methods", quant]
-    return shlex.join(words)
+    return shlex.join(words + (["--merged"] if merged else []))
 
 
 def base_name(base: str, quant: str) -> str:
@@ -59,16 +61,38 @@ def lora_path(folder: Path) -> Path:
     return folder / f"{folder.resolve().name}-lora-{LORA_TYPE}.gguf"
 
 
+def merged_path(folder: Path, quant: str) -> Path:
+    """Where adapter ``folder`` merged into its base, as a GGUF of type ``quant``, is (or goes)."""
+    return folder / f"{folder.resolve().name}-merged-{quant}.gguf"
+
+
+def is_fresh(target: Path, folder: Path) -> bool:
+    """``target`` exists and is no older than adapter ``folder``'s weights (when those are there)."""
+    weights = folder / "adapter_model.safetensors"
+    return target.is_file() and (not weights.is_file() or target.stat().st_mtime >= weights.stat().st_mtime)
+
+
 def lora_is_fresh(folder: Path) -> bool:
     """The GGUF LoRA exists and is no older than the adapter's weights (when those are there)."""
-    target, weights = lora_path(folder), folder / "adapter_model.safetensors"
-    return target.is_file() and (not weights.is_file() or target.stat().st_mtime >= weights.stat().st_mtime)
+    return is_fresh(lora_path(folder), folder)
 
 
 def lora_file(folder: Path, base: str, quant: str) -> Path:
     """Adapter ``folder``'s GGUF LoRA; one clear error when it is missing or older than the weights."""
-    if not lora_is_fresh(folder):
-        state = "older than its weights" if lora_path(folder).is_file() else "missing"
-        command = prepare_command(folder.resolve().parent, base, quant)
-        raise BijouError(f"{lora_path(folder)}: GGUF LoRA {state}; convert it first: {command}")
-    return lora_path(folder)
+    return _checked(
+        lora_path(folder), folder, "GGUF LoRA", prepare_command(folder.resolve().parent, base, quant)
+    )
+
+
+def merged_file(folder: Path, base: str, quant: str) -> Path:
+    """Adapter ``folder`` merged into its base as a ``quant`` GGUF; one clear error when it is missing
+    or older than the weights."""
+    command = prepare_command(folder.resolve().parent, base, quant, merged=True)
+    return _checked(merged_path(folder, quant), folder, "merged GGUF", command)
+
+
+def _checked(target: Path, folder: Path, what: str, command: str) -> Path:
+    if not is_fresh(target, folder):
+        state = "older than its weights" if target.is_file() else "missing"
+        raise BijouError(f"{target}: {what} {state}; convert it first: {command}")
+    return target

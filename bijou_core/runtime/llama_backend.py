@@ -1,5 +1,7 @@
-"""The llama.cpp backend: a GGUF base with every GGUF LoRA resident, switched with
-``llama_set_adapters_lora`` (llama-cpp-python's low-level API; it has no high-level switch)."""
+"""The llama.cpp backend, with two swap strategies: a GGUF base with every GGUF LoRA resident,
+switched with ``llama_set_adapters_lora`` (llama-cpp-python's low-level API; it has no high-level
+switch), or one resident model per adapter with the adapter merged into its weights (no LoRA work
+per token, a copy of the base per adapter), switched by choosing which model answers."""
 
 from __future__ import annotations
 
@@ -166,3 +168,86 @@ class LlamaCppBackend:
     def truncate(self, length: int) -> None:
         self._lib.llama_memory_seq_rm(self._memory, 0, length, -1)
         self._n_past = length
+
+
+class MergedLlamaCppBackend:
+    """One llama.cpp model (and context, and prompt-prefix states) per adapter, each a GGUF of the
+    base with that adapter merged in; ``use(name)`` only changes which one answers, so a swap moves
+    no state. The bare base (``use(None)``) is loaded on its first use, or at once with no adapter."""
+
+    name = "llama.cpp"
+    tokenizer = None
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        adapters: dict[str, str | Path] | None = None,
+        n_ctx: int = CONTEXT,
+        n_threads: int | None = None,
+    ):
+        if not Path(model_path).is_file():
+            raise BijouError(f"{model_path}: no such GGUF file")
+        self._base_path, self._n_ctx, self._threads = Path(model_path), n_ctx, n_threads
+        self._models: dict[str | None, LlamaCppBackend] = {}
+        self.end_ids: set[int] = set()
+        self._vocabulary: Vocabulary | None = None
+        for name, path in (adapters or {}).items():
+            self.load_adapter(name, path)
+        self.active: str | None = None
+        self._model = self._models[next(iter(self._models))] if self._models else self._open(None, model_path)
+        self.n_ctx = self._model.n_ctx
+
+    def _open(self, name: str | None, path: str | Path) -> LlamaCppBackend:
+        model = LlamaCppBackend(path, n_ctx=self._n_ctx, n_threads=self._threads)
+        self.end_ids |= model.end_ids
+        model.end_ids = self.end_ids  # one vocabulary: every model stops at the same tokens
+        self._models[name] = model
+        return model
+
+    @property
+    def adapters(self) -> list[str]:
+        return [name for name in self._models if name is not None]
+
+    def load_adapter(self, name: str, path: str | Path) -> None:
+        """Make one more merged model resident."""
+        if not Path(path).is_file():
+            raise BijouError(f"{path}: no such merged GGUF file")
+        self._open(name, path)
+
+    def unload_adapter(self, name: str) -> None:
+        """Stop serving adapter ``name`` and free its model."""
+        if self.active == name:
+            self.use(None)
+        self._models.pop(name).llm.close()
+
+    def use(self, name: str | None) -> None:
+        """Let adapter ``name``'s model answer (``None``: the bare base, loaded on its first use)."""
+        if name not in self._models:
+            if name is not None:
+                raise BijouError(f"no adapter {name!r} loaded (loaded: {', '.join(self.adapters) or 'none'})")
+            self._open(None, self._base_path)
+        self._model = self._models[name]
+        self.active = name
+
+    def add_end_token(self, text: str) -> None:
+        self.end_ids.update(self.tokenize(text))
+
+    def vocabulary(self) -> Vocabulary:
+        if self._vocabulary is None:  # one for all: the models share their tokenizer
+            self._vocabulary = self._model.vocabulary()
+        return self._vocabulary
+
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        return self._model.tokenize(text, special)
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self._model.detokenize(ids)
+
+    def start(self, prefix: list[int]) -> None:
+        self._model.start(prefix)
+
+    def feed(self, ids: list[int], rows: int = 1) -> np.ndarray:
+        return self._model.feed(ids, rows)
+
+    def truncate(self, length: int) -> None:
+        self._model.truncate(length)

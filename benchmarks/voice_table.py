@@ -68,12 +68,15 @@ def losses(device: str, results: EvalResults) -> list[str]:
 
 
 def main(folder: Path = HERE / "voice", target: Path = HERE / "voice.md") -> None:
+    files = sorted(folder.glob("**/*.json"), key=lambda p: (p.stem, p.parent != folder))
+    results = [(path.stem, EvalResults.from_json(json.loads(path.read_text()))) for path in files]
+    backends = " and ".join(sorted({r.backend or "transformers" for _, r in results}))
     lines = [
         "# Voice in: spoken eval commands, recognized, answered",
         "",
         f"`benchmarks/voice.sh ADAPTERS_DIR` on {date.today()}, {machine()['cpu']}, 2 cores, "
         "nothing else running;",
-        "the default adapters (`bijou devices train DEVICE`, this round's recipe), transformers backend,",
+        f"the default adapters (`bijou devices train DEVICE`, this round's recipe), {backends} backend,",
         "constrained decoding. Each plugin's eval set typed, then spoken by espeak-ng in two voices",
         "(`en-us` at 160 words/min, `en-gb+f3` at 140) and recognized by the embedded Whisper base",
         "(faster-whisper, int8, beam 5, VAD trimming, warm model), with no prompt and with the device's",
@@ -83,15 +86,14 @@ def main(folder: Path = HERE / "voice", target: Path = HERE / "voice.md") -> Non
         "WER: the recognizer's word error rate % on the words the model is given (numbers as digits,",
         "lowercase, no punctuation), measured both ways in every run. Latency over",
         "the commands whose audio is 2-4 s long: recognizer, whole audio to call (recognizer + model),",
-        "and the recognizer's median share of it. Per-example transcripts: `benchmarks/voice/*.json`.",
+        "and the recognizer's median share of it. Per-example transcripts: "
+        f"`{folder.resolve().relative_to(HERE.parent)}/*.json`.",
         "",
         "| device | voice | noise | recognizer prompt | typed | spoken | exact Δ | schema-valid % | WER "
         "| WER, vocabulary prompt | 2-4 s commands | recognizer p50 / p95 ms "
         "| audio to call p50 / p95 ms | recognizer share |",
         "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    files = sorted(folder.glob("**/*.json"), key=lambda p: (p.stem, p.parent != folder))
-    results = [(path.stem, EvalResults.from_json(json.loads(path.read_text()))) for path in files]
     for device, result in results:
         lines += rows(device, result)
     lines += [

@@ -38,6 +38,13 @@ SILENCE_PEAK = 10 ** (-50 / 20)  # no sample louder than -50 dBFS
 # Whether the active device's words are the recognizer's prompt by default (benchmarks/voice.md).
 VOCABULARY_PROMPT = False
 BEAM_SIZE = 5  # beam search: 3 points of WER fewer than greedy, within 600 ms (benchmarks/recognizer.md)
+# Whisper encodes 30 s of audio, speech or padding. A command's speech is a few seconds: encoded in a
+# 10 s window instead (the encoder costs about a seventh), the same words come back
+# (benchmarks/recognizer.md). Whisper wants trailing silence: shorter windows, or speech filling
+# more than half of this one, make it repeat itself, so longer speech keeps the full window.
+WINDOW_S = 10
+SHORTEST_WINDOW_S = 10
+FRAMES_PER_S = 100  # Whisper's log-mel frames: a 10 ms hop
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,10 @@ class SpeechModel:
 
     model: str | None = None
     beam_size: int = BEAM_SIZE
+    window_s: int = WINDOW_S
 
     def load(self) -> Recognizer:
-        return Recognizer(self.model, beam_size=self.beam_size)
+        return Recognizer(self.model, beam_size=self.beam_size, window_s=self.window_s)
 
 
 @dataclass(frozen=True)
@@ -113,19 +121,56 @@ def read_audio(path: Path) -> Any:
     return samples
 
 
+def check_window(seconds: int) -> int:
+    """``seconds`` if it is a window the recognizer takes (0: Whisper's own 30 s)."""
+    if seconds and not SHORTEST_WINDOW_S <= seconds <= 30:
+        raise BijouError(f"speech window {seconds} s: expected 0 (Whisper's 30 s) or {SHORTEST_WINDOW_S}-30")
+    return seconds
+
+
+def _windowed_whisper() -> type:
+    """faster-whisper's model class, encoding short speech in a short window (``window_s``)."""
+
+    class WindowedWhisper(_faster_whisper().WhisperModel):
+        window_s = WINDOW_S
+
+        def encode(self, features: Any) -> Any:
+            """Encode ``features`` (one segment, padded with zeros to 30 s) in ``window_s`` seconds
+            when its speech ends within the first half of that; 0 keeps the 30 s window."""
+            half = self.window_s * FRAMES_PER_S // 2
+            if self.window_s and not features[..., half:].any():
+                features = features[..., : self.window_s * FRAMES_PER_S]
+            return super().encode(features)
+
+    return WindowedWhisper
+
+
 class Recognizer:
     """A warm faster-whisper model: int8 on CPU, English, silence trimmed by VAD, beam search of
-    ``beam_size`` (1: greedy, faster and less accurate: benchmarks/recognizer.md)."""
+    ``beam_size`` (1: greedy, faster and less accurate: benchmarks/recognizer.md), a command of up
+    to ``window_s / 2`` seconds of speech encoded in a ``window_s`` window (0: Whisper's 30 s)."""
 
-    def __init__(self, model: str | None = None, threads: int = 0, beam_size: int = BEAM_SIZE) -> None:
-        WhisperModel = _faster_whisper().WhisperModel
+    def __init__(
+        self, model: str | None = None, threads: int = 0, beam_size: int = BEAM_SIZE, window_s: int = WINDOW_S
+    ) -> None:
         self.model_name = model or WHISPER_BASE
         self.beam_size = beam_size
+        check_window(window_s)
         source = str(whisper_base_dir()) if model is None else model
         try:
-            self._model = WhisperModel(source, device="cpu", compute_type="int8", cpu_threads=threads)
+            self._model = _windowed_whisper()(source, device="cpu", compute_type="int8", cpu_threads=threads)
         except Exception as exc:  # a bad id or folder: CTranslate2/huggingface_hub errors
             raise BijouError(f"speech model {source}: cannot load ({str(exc).splitlines()[0]})") from None
+        self.window_s = window_s
+
+    @property
+    def window_s(self) -> int:
+        """The encoder's window for short speech, in seconds (0: Whisper's 30 s)."""
+        return self._model.window_s
+
+    @window_s.setter
+    def window_s(self, seconds: int) -> None:
+        self._model.window_s = check_window(seconds)
 
     def warm_up(self) -> None:
         """Decode one second of quiet once, so the first real command does not pay for it."""

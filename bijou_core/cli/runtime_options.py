@@ -14,7 +14,7 @@ from ..errors import BijouError
 from ..runtime.backends import BACKENDS
 from ..runtime.config import SWAPS, EngineConfig
 from ..runtime.decoding import CALL_THRESHOLD
-from ..speech import BEAM_SIZE, VOCABULARY_PROMPT, SpeechModel
+from ..speech import BEAM_SIZE, SHORTEST_WINDOW_S, VOCABULARY_PROMPT, WINDOW_S, SpeechModel, check_window
 
 backend_option = click.option(
     "--backend",
@@ -113,11 +113,21 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def speech_model_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--stt-model and --stt-beam-size, handed to ``func`` as one ``stt: SpeechModel``."""
+    """--stt-model, --stt-beam-size and --stt-window, handed to ``func`` as one ``stt: SpeechModel``."""
 
     @functools.wraps(func)
-    def with_model(*args: Any, stt_model: str | None, stt_beam_size: int, **kwargs: Any) -> Any:
-        return func(*args, stt=SpeechModel(stt_model, stt_beam_size), **kwargs)
+    def with_model(*args: Any, stt_model: str | None, stt_beam_size: int, stt_window: int, **kw: Any) -> Any:
+        return func(*args, stt=SpeechModel(stt_model, stt_beam_size, stt_window), **kw)
+
+    with_model = click.option(
+        "--stt-window",
+        type=click.IntRange(0, 30),
+        default=WINDOW_S,
+        show_default=True,
+        callback=lambda ctx, param, value: _window(value),
+        help="Seconds of audio the recognizer encodes for speech up to half as long (0: Whisper's "
+        "30 s, slower).",
+    )(with_model)
 
     with_model = click.option(
         "--stt-beam-size",
@@ -132,6 +142,13 @@ def speech_model_options(func: Callable[..., Any]) -> Callable[..., Any]:
         help="Speech model for audio: a faster-whisper model id or folder (default: the embedded "
         "Whisper base).",
     )(with_model)
+
+
+def _window(seconds: int) -> int:
+    try:
+        return check_window(seconds)
+    except BijouError as exc:
+        raise click.BadParameter(f"expected 0 or {SHORTEST_WINDOW_S} to 30 seconds, got {seconds}") from exc
 
 
 stt_vocabulary_option = click.option(

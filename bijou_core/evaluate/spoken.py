@@ -102,6 +102,7 @@ def speech_summary(
         "noise": None if noise is None else str(noise),
         "stt_model": recognizer.model_name,
         "beam_size": recognizer.beam_size,
+        "window_s": recognizer.window_s,
         "vocabulary_prompt": setup.vocabulary,
         "wer_with_vocabulary": round(word_error_rate(said, transcripts[True]), 1),
         "wer_without_vocabulary": round(word_error_rate(said, transcripts[False]), 1),

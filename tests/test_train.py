@@ -219,6 +219,8 @@ def test_embedding_noise_and_lora_dropout_take_effect_and_are_recorded(lamp_cli,
     assert noisy != plain and training["neftune_noise_alpha"] == 50
     dropped, training = train_loss("--lora-dropout", 0.5)
     assert dropped != plain and training["lora_dropout"] == 0.5
+    weighted, training = train_loss("--decision-weight", 4)
+    assert weighted > plain and training["decision_weight"] == 4
     result = run("devices", "train", "lamp", "--lora-dropout", 1)
     assert result.exit_code == 2 and "0<=x<1" in result.output
 
@@ -386,3 +388,49 @@ def test_shared_prefix_and_packing_give_the_same_loss_and_gradients(
     for loss, grad in results.values():
         torch.testing.assert_close(loss, plain_loss, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(grad, plain_grad, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("pack", [False, True])
+def test_the_decision_weight_counts_each_answers_first_two_tokens_that_many_times(
+    tiny_model_dir, tmp_path, pack
+):
+    import torch.nn.functional as F
+    from toy_plugin import TOOLS
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    fmt = PromptFormat.for_tokenizer(tok, "compact")
+    queries = ["lights off", "set the lamp to forty percent please", "what's the weather"]
+    answers = [[{"name": "set_light", "arguments": {"on": False}}], [], []]
+    data = Dataset.from_dict(
+        {
+            "prompt": [fmt.prompt(tok, TOOLS, q) for q in queries],
+            "completion": [fmt.answer(a) for a in answers],
+        }
+    )
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    trainer = AnswerOnlySFTTrainer(
+        model=model,
+        args=fp32_config(tmp_path, batch_size=3),
+        train_dataset=data,
+        processing_class=tok,
+        pack=pack,
+        decision_weight=5.0,
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert trainer._packs(trainer.model, batch["attention_mask"]) == pack
+    with torch.no_grad():
+        logits = trainer.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    targets = batch["labels"][:, 1:]
+    losses = F.cross_entropy(logits[:, :-1].flatten(0, 1), targets.flatten(), reduction="none").view_as(
+        targets
+    )
+    weights = torch.ones_like(losses)
+    for row, scored in enumerate(targets != -100):
+        first_two = scored.nonzero().squeeze(-1)[:2]
+        assert tok.decode(targets[row, first_two]).startswith("[")  # "[", then "]" or '{"'
+        weights[row, first_two] = 5.0
+    expected = (losses * weights).sum() / (targets != -100).sum()
+    torch.testing.assert_close(
+        trainer.compute_loss(trainer.model, dict(batch)), expected, rtol=1e-4, atol=1e-5
+    )

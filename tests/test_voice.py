@@ -25,7 +25,7 @@ from bijou_core.noise import Noise, add_noise
 from bijou_core.runtime.engine import Engine
 from bijou_core.serve import Service, create_app
 from bijou_core.serve.server import BackgroundServer
-from bijou_core.speech import comparable_words, word_error_rate
+from bijou_core.speech import Recognizer, comparable_words, read_audio, word_error_rate
 
 pytest.importorskip("faster_whisper", reason="voice input needs the voice extra")
 
@@ -121,6 +121,48 @@ def test_a_missing_microphone_is_one_line_before_any_model_loads(run, monkeypatc
     result = run("--listen")
     assert result.exit_code == 1 and result.output.count("\n") == 1
     assert result.output.startswith(expected), result.output
+
+
+class _Encodes:
+    """A recognizer's CTranslate2 model, recording how many frames each encoder call took."""
+
+    def __init__(self, model) -> None:
+        self.model, self.frames = model, []
+
+    def encode(self, features, **kwargs):
+        self.frames.append(features.shape[-1])
+        return self.model.encode(features, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
+
+
+@pytest.mark.slow
+def test_a_short_command_is_encoded_in_a_10_s_window_and_heard_the_same(bijou_cache):
+    recognizer = Recognizer()
+    spy = recognizer._model.model = _Encodes(recognizer._model.model)
+    short = recognizer.transcribe(SPOKEN).text
+    recognizer.window_s = 0
+    assert recognizer.transcribe(SPOKEN).text == short
+    assert "fan" in short.lower(), short
+    assert spy.frames == [1000, 3000]  # 10 s, then Whisper's own 30 s
+
+    recognizer.window_s = 10
+    spy.frames.clear()
+    samples = read_audio(SPOKEN)
+    longer = np.concatenate([samples, np.zeros(4_000, np.float32)] * 6)  # 6 commands: over 5 s of speech
+    assert longer.size > 5 * 16_000
+    assert recognizer.transcribe(SPOKEN, longer).text.lower().count("fan") >= 4
+    assert spy.frames == [3000]  # more than half the short window: the full one
+
+
+@pytest.mark.parametrize("window", ["5", "31", "-1"])
+def test_a_bad_speech_window_is_refused_before_any_model_loads(run, monkeypatch, window):
+    monkeypatch.setattr(Recognizer, "__init__", lambda *a, **k: pytest.fail("a recognizer loaded"))
+    monkeypatch.setattr(Engine, "load", lambda *a, **k: pytest.fail("a model loaded"))
+    result = run("--audio", str(SPOKEN), "--stt-window", window)
+    assert result.exit_code == 2
+    assert "Invalid value for '--stt-window'" in result.output
 
 
 def _write(path: Path, data: bytes) -> Path:

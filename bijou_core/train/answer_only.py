@@ -24,6 +24,12 @@ to the shared prefix and to the earlier tokens of its own example only (a block-
 attention mask, which transformers takes as given), at its own positions (``position_ids``). Same
 loss and gradients as the padded batch; padding is about a third of a random batch of short
 commands, which fits in one row.
+
+With ``decision_weight`` w, the loss of each answer's first :data:`DECISION_TOKENS` tokens (where
+the model chooses between ``[]`` and a call) counts w times: a no-call answer is two or three
+tokens against a call's twenty, so with every token alike the choice itself is a small share of
+the loss. The normalization stays the number of answer tokens, so w = 1 is plain training. It
+needs the loss computed here, so on Triton devices a weight other than 1 takes this path too.
 """
 
 from __future__ import annotations
@@ -32,14 +38,25 @@ import torch
 import torch.nn.functional as F
 from trl import SFTTrainer
 
+DECISION_TOKENS = 2
+"""An answer's first tokens: ``[`` then ``]`` or ``{"`` for SmolLM2; ``[]`` or ``[{`` for Gemma."""
+
 
 class AnswerOnlySFTTrainer(SFTTrainer):
     """SFTTrainer scoring only answer positions off Triton devices, optionally sharing a prefix."""
 
-    def __init__(self, *args, shared_prefix: list[int] | None = None, pack: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        shared_prefix: list[int] | None = None,
+        pack: bool = False,
+        decision_weight: float = 1.0,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.shared_prefix = torch.tensor(shared_prefix) if shared_prefix else None
         self.pack = pack
+        self.decision_weight = decision_weight
 
     def _packs(self, model, mask: torch.Tensor) -> bool:
         """Whether this batch can go in packed rows: right padding, an attention implementation
@@ -60,13 +77,15 @@ class AnswerOnlySFTTrainer(SFTTrainer):
         return bool((input_ids[:, : len(prefix)] == prefix.to(input_ids.device)).all())
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if self.accelerator.device.type in ("cuda", "xpu") or return_outputs:
+        triton = self.accelerator.device.type in ("cuda", "xpu")
+        if (triton and self.decision_weight == 1) or return_outputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         input_ids, labels, mask = inputs["input_ids"], inputs["labels"], inputs["attention_mask"]
         if self.accelerator.num_processes > 1:
             targets = labels[:, 1:]  # the token each position but the last predicts
             positions = (targets != -100).any(dim=0).nonzero().squeeze(-1)
             logits = model(input_ids=input_ids, attention_mask=mask, logits_to_keep=positions).logits
+            decision = decision_positions(targets != -100)[:, positions]
             targets = targets[:, positions]
             valid = targets != -100
         else:
@@ -85,8 +104,10 @@ class AnswerOnlySFTTrainer(SFTTrainer):
             cap = getattr(model.config, "final_logit_softcapping", None)
             if cap:
                 logits = torch.tanh(logits / cap) * cap
+            decision = decision_positions(valid)[valid]
             targets, valid = targets[valid], valid[valid]
-        nll = F.cross_entropy(logits.float().flatten(0, -2), targets.flatten(), reduction="sum")
+        losses = F.cross_entropy(logits.float().flatten(0, -2), targets.flatten(), reduction="none")
+        nll = (losses * torch.where(decision.flatten(), self.decision_weight, 1.0)).sum()
         count = valid.sum() if num_items_in_batch is None else num_items_in_batch
         loss = nll / torch.as_tensor(count, device=nll.device).clamp(min=1)
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
@@ -104,6 +125,16 @@ class AnswerOnlySFTTrainer(SFTTrainer):
         if mode == "train":
             self._total_train_tokens += self.accelerator.gather_for_metrics(mask.sum()).sum().item()
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+
+
+def decision_positions(valid: torch.Tensor) -> torch.Tensor:
+    """Which of ``valid`` (rows of targets, True where a position predicts an answer token) predict
+    one of an answer's first :data:`DECISION_TOKENS` tokens: the start of each run of answer
+    positions, so a packed row's examples each have their own."""
+    index = torch.arange(valid.shape[-1], device=valid.device).expand_as(valid)
+    starts = valid & ~F.pad(valid[..., :-1], (1, 0), value=False)
+    run_start = torch.where(starts, index, 0).cummax(-1).values
+    return valid & (index - run_start < DECISION_TOKENS)
 
 
 ROW_TOKENS = 1024

@@ -71,6 +71,13 @@ class TrainSettings:
     target_modules: tuple[str, ...] = setting(
         LORA_TARGETS, "Comma-separated module names to adapt.", flag="--lora-targets"
     )
+    decision_weight: float = setting(
+        1.0,
+        "Weight of the loss on each answer's first two tokens, where the model chooses between no "
+        "call and a call (1: every answer token alike).",
+        min=0,
+        min_open=True,
+    )
     seed: int = setting(0, "Seed of synthesized data, the data order and the LoRA initialization.")
     resume: bool = setting(False, "Continue from the last checkpoint in the output dir.")
     precision: Literal["auto", "bf16", "fp32"] = setting(
@@ -312,6 +319,7 @@ def train_lora(
     extra: dict[str, Any] = {}
     if issubclass(trainer_class, AnswerOnlySFTTrainer):
         extra["pack"] = settings.pack_batches
+        extra["decision_weight"] = settings.decision_weight
         if shared_prefix:
             extra["shared_prefix"] = tokenizer(shared_prefix, add_special_tokens=False).input_ids
     trainer = trainer_class(

@@ -96,7 +96,7 @@ def table(rows: list[dict]) -> str:
         "else running.",
         "Each plugin's eval set spoken by espeak-ng and recognized by the embedded Whisper base",
         "(faster-whisper, int8, VAD trimming, warm model), the searches of a clip one after the",
-        "other. Window: the seconds of audio the encoder takes for speech up to half as long (30: ",
+        "other. Window: the seconds of audio the encoder takes for speech up to half as long (30:",
         "Whisper's own). WER: word error rate % on the words the model is given (numbers as digits,",
         "lowercase, no punctuation). Times: the recognizer alone, over the commands whose audio is",
         "2-4 s long.",

@@ -399,7 +399,7 @@ def test_the_decision_weight_counts_each_answers_first_two_tokens_that_many_time
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    fmt = PromptFormat.for_tokenizer(tok, "compact")
+    fmt = PromptFormat.for_tokenizer(tok, "compact", "lamp")
     queries = ["lights off", "set the lamp to forty percent please", "what's the weather"]
     answers = [[{"name": "set_light", "arguments": {"on": False}}], [], []]
     data = Dataset.from_dict(

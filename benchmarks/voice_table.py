@@ -32,8 +32,9 @@ def rows(device: str, results: EvalResults) -> list[str]:
         share = statistics.median(e["speech_ms"] / (e["speech_ms"] + e["latency_ms"]) for e in short)
         prompt = "device words" if sp["vocabulary_prompt"] else "none"
         noise = sp.get("noise") or "none"  # results from before --noise are clean
+        window = sp.get("window_s", 30)  # results from before --stt-window encoded 30 s
         out.append(
-            f"| {device} | {sp['voice']} | {noise} | {prompt} | "
+            f"| {device} | {sp['voice']} | {noise} | {prompt} | {window or 30} s | "
             f"{t['function_match']:.1f} / {t['exact_match']:.1f} | "
             f"{s['function_match']:.1f} / {s['exact_match']:.1f} | "
             f"{s['exact_match'] - t['exact_match']:+.1f} | {s['schema_valid']:.1f} | "
@@ -79,7 +80,8 @@ def main(folder: Path = HERE / "voice", target: Path = HERE / "voice.md") -> Non
         f"the default adapters (`bijou devices train DEVICE`, this round's recipe), {backends} backend,",
         "constrained decoding. Each plugin's eval set typed, then spoken by espeak-ng in two voices",
         "(`en-us` at 160 words/min, `en-gb+f3` at 140) and recognized by the embedded Whisper base",
-        "(faster-whisper, int8, beam 5, VAD trimming, warm model), with no prompt and with the device's",
+        "(faster-whisper, int8, beam 5, VAD trimming, warm model; window: the seconds of audio it",
+        "encodes for speech up to half as long, `--stt-window`), with no prompt and with the device's",
         "words (tool names, enum values) as its prompt (`--stt-vocabulary`); noise: background noise",
         "mixed in by sox at that signal-to-noise ratio (`--noise KIND:SNR_DB`; none: clean).",
         "Function / exact match %;",
@@ -89,10 +91,10 @@ def main(folder: Path = HERE / "voice", target: Path = HERE / "voice.md") -> Non
         "and the recognizer's median share of it. Per-example transcripts: "
         f"`{folder.resolve().relative_to(HERE.parent)}/*.json`.",
         "",
-        "| device | voice | noise | recognizer prompt | typed | spoken | exact Δ | schema-valid % | WER "
-        "| WER, vocabulary prompt | 2-4 s commands | recognizer p50 / p95 ms "
+        "| device | voice | noise | recognizer prompt | window | typed | spoken | exact Δ | schema-valid % "
+        "| WER | WER, vocabulary prompt | 2-4 s commands | recognizer p50 / p95 ms "
         "| audio to call p50 / p95 ms | recognizer share |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | --- | --- | --- |" + " ---: |" * 11,
     ]
     for device, result in results:
         lines += rows(device, result)

@@ -35,8 +35,9 @@ SAMPLE_RATE = 16_000
 # What faster-whisper decodes (through PyAV); anything else is refused by name before decoding.
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".webm")
 SILENCE_PEAK = 10 ** (-50 / 20)  # no sample louder than -50 dBFS
-# Whether the active device's words are the recognizer's prompt by default (benchmarks/voice.md).
-VOCABULARY_PROMPT = False
+# Whether the active device's words are the recognizer's prompt by default: spoken exact match +1.5
+# points pooled, no run lower, p50 still under 600 ms (benchmarks/voice-llama-cpp.md).
+VOCABULARY_PROMPT = True
 BEAM_SIZE = 5  # beam search: 3 points of WER fewer than greedy, within 600 ms (benchmarks/recognizer.md)
 # Whisper encodes 30 s of audio, speech or padding. A command's speech is a few seconds: encoded in a
 # 10 s window instead (the encoder costs about a seventh), the same words come back

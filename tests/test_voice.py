@@ -232,8 +232,9 @@ def test_eval_speech_scores_spoken_commands_and_keeps_every_transcript(
     assert [e["query"] for e in spoken["examples"]] == said == ["fan to two", "is it raining"]
     heard = [comparable_words(e["transcript"]) for e in spoken["examples"]]
     assert heard[0].endswith("2") and heard[1].endswith("raining"), heard  # espeak: "fanta 2"
-    assert all(e["transcript_with_vocabulary"] for e in spoken["examples"])  # measured both ways
-    assert spoken["speech"]["wer_without_vocabulary"] == round(
+    assert all(e["transcript_without_vocabulary"] for e in spoken["examples"])  # measured both ways
+    assert spoken["speech"]["vocabulary_prompt"] is True  # the device's words, by default
+    assert spoken["speech"]["wer_with_vocabulary"] == round(
         word_error_rate(said, [e["transcript"] for e in spoken["examples"]]), 1
     )
     assert spoken["speech"]["speech_ms"]["p50"] > 0 and spoken["summary"]["examples"] == 2

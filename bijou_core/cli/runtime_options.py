@@ -14,7 +14,7 @@ from ..errors import BijouError
 from ..runtime.backends import BACKENDS
 from ..runtime.config import SWAPS, EngineConfig
 from ..runtime.decoding import CALL_THRESHOLD
-from ..speech import BEAM_SIZE, SHORTEST_WINDOW_S, VOCABULARY_PROMPT, WINDOW_S, SpeechModel, check_window
+from ..speech import BEAM_SIZE, VOCABULARY_PROMPT, WINDOW_S, SpeechModel, check_window
 
 backend_option = click.option(
     "--backend",
@@ -148,7 +148,7 @@ def _window(seconds: int) -> int:
     try:
         return check_window(seconds)
     except BijouError as exc:
-        raise click.BadParameter(f"expected 0 or {SHORTEST_WINDOW_S} to 30 seconds, got {seconds}") from exc
+        raise click.BadParameter(str(exc)) from None
 
 
 stt_vocabulary_option = click.option(

@@ -7,13 +7,18 @@ tokens/s" counts every example at its full-prompt length, so variants with short
 compared on the work that matters: examples learned per second.
 
     python benchmarks/train_throughput.py --device omi --steps 8
+    python benchmarks/train_throughput.py --only 7 --only 8 --only 7 --only 8 --steps 24 \
+        --output benchmarks/training-throughput-bf16-base.md   # two rows, alternated, longer
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import shlex
+import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,25 +31,32 @@ from bijou_core.models import DEFAULT_MODEL
 from bijou_core.prompt import PromptFormat
 from bijou_core.train.answer_only import AnswerOnlySFTTrainer
 from bijou_core.train.device import DEFAULT_LORA_R
-from bijou_core.train.sft import TrainSettings, load_base, train_lora
+from bijou_core.train.sft import TrainSettings, load_base, train_lora, use_bf16
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of training: each field is a lever, on or off."""
+
+    name: str
+    style: str = "compact"
+    trainer: type = AnswerOnlySFTTrainer
+    checkpointing: bool = False
+    shared_prefix: bool = True
+    by_length: bool = False
+    packed: bool = False
+    bf16_base: bool = False  # the frozen base held in bf16
+
 
 VARIANTS = [
-    # name, prompt style, trainer, gradient checkpointing, shared prefix, batches by length, packed
-    (
-        "TRL as is: full prompt, SFTTrainer, gradient checkpointing",
-        "full",
-        SFTTrainer,
-        True,
-        False,
-        False,
-        False,
-    ),
-    ("full prompt, SFTTrainer, no checkpointing", "full", SFTTrainer, False, False, False, False),
-    ("full prompt, answer-only logits", "full", AnswerOnlySFTTrainer, False, False, False, False),
-    ("... + shared prefix (--prompt-style full)", "full", AnswerOnlySFTTrainer, False, True, False, False),
-    ("... + compact prompt (--no-pack-batches)", "compact", AnswerOnlySFTTrainer, False, True, False, False),
-    ("... + --group-by-length, padded", "compact", AnswerOnlySFTTrainer, False, True, True, False),
-    ("bijou default: ... + packed batches", "compact", AnswerOnlySFTTrainer, False, True, False, True),
+    Variant("TRL as is: full prompt, SFTTrainer, gradient checkpointing", "full", SFTTrainer, True, False),
+    Variant("full prompt, SFTTrainer, no checkpointing", "full", SFTTrainer, shared_prefix=False),
+    Variant("full prompt, answer-only logits", "full", shared_prefix=False),
+    Variant("... + shared prefix (--prompt-style full)", "full"),
+    Variant("... + compact prompt (--no-pack-batches)"),
+    Variant("... + --group-by-length, padded", by_length=True),
+    Variant("bijou default: ... + packed batches", packed=True),
+    Variant("... + frozen base in bf16 (--precision bf16-base)", packed=True, bf16_base=True),
 ]
 
 
@@ -56,22 +68,30 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lora-r", type=int, default=DEFAULT_LORA_R, help="default: bijou devices train's")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/training-throughput.md"))
+    parser.add_argument(
+        "--only",
+        type=int,
+        action="append",
+        choices=range(1, len(VARIANTS) + 1),
+        help="Run only this row (1-based; repeatable, in the order given, repeats included).",
+    )
     args = parser.parse_args()
+    variants = [VARIANTS[i - 1] for i in args.only] if args.only else VARIANTS
 
     device = load_registry().get(args.device)
     records = template_set(device).generate(args.steps * args.batch_size, seed=0)
     rows = []
     full_tokens = None
-    for name, style, trainer_class, checkpointing, shared, by_length, packed in VARIANTS:
-        tokenizer, model, _ = load_base(args.model)
-        fmt = PromptFormat.for_tokenizer(tokenizer, style, device.name)
+    for variant in variants:
+        tokenizer, model, _ = load_base(args.model, bf16_weights=variant.bf16_base and use_bf16("auto"))
+        fmt = PromptFormat.for_tokenizer(tokenizer, variant.style, device.name)
         prompts = [fmt.prompt(tokenizer, device.tools, r["query"]) for r in records]
         completions = [fmt.answer(r["answers"]) for r in records]
         tokens_per_example = sum(
             len(tokenizer(p + c).input_ids) for p, c in zip(prompts, completions, strict=True)
         )
         tokens_per_example /= len(records)
-        if style == "full":
+        if variant.style == "full":
             full_tokens = tokens_per_example
         with tempfile.TemporaryDirectory() as tmp:
             settings = TrainSettings(
@@ -83,23 +103,29 @@ def main() -> None:
                 lora_r=args.lora_r,
                 save_steps=10**6,
                 logging_steps=10**6,
-                gradient_checkpointing=checkpointing,
-                group_by_length=by_length,
-                pack_batches=packed,
+                gradient_checkpointing=variant.checkpointing,
+                group_by_length=variant.by_length,
+                pack_batches=variant.packed,
             )
-            prefix = fmt.shared_prefix(device.tools) if shared else None
-            result, _, _ = train_lora(settings, prompts, completions, tokenizer, model, trainer_class, prefix)
+            prefix = fmt.shared_prefix(device.tools) if variant.shared_prefix else None
+            result, _, _ = train_lora(
+                settings, prompts, completions, tokenizer, model, variant.trainer, prefix
+            )
         examples_per_s = args.steps * args.batch_size / result.seconds
-        rows.append((name, tokens_per_example, examples_per_s, result.tokens_per_second))
-        print(f"{name}: {examples_per_s:.2f} examples/s, {result.tokens_per_second:.0f} tokens/s", flush=True)
+        rows.append((variant.name, tokens_per_example, examples_per_s, result.tokens_per_second))
+        print(
+            f"{variant.name}: {examples_per_s:.2f} examples/s, {result.tokens_per_second:.0f} tokens/s",
+            flush=True,
+        )
 
     baseline = rows[0][2]
     lines = [
         f"# Training throughput: {args.device} adapter on {args.model}",
         "",
         f"Same {len(records)} synthesized examples, {args.steps} optimizer steps of {args.batch_size} "
-        f"per variant, LoRA rank {args.lora_r} on every variant, measured side by side in one run by "
-        "`benchmarks/train_throughput.py`.",
+        f"per variant, LoRA rank {args.lora_r} on every variant, measured side by side in one run "
+        "(rows in the order they ran; speed-up against the first) by "
+        f"`python benchmarks/train_throughput.py {shlex.join(sys.argv[1:])}`.",
         f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__}, CPU backend capability {torch.backends.cpu.get_cpu_capability()}.",
         "",
@@ -107,12 +133,16 @@ def main() -> None:
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, tokens, eps, tps in rows:
-        equivalent, speedup = eps * full_tokens, eps / baseline
-        lines.append(f"| {name} | {tokens:.0f} | {eps:.2f} | {tps:.0f} | {equivalent:.0f} | {speedup:.2f}× |")
+        equivalent = f"{eps * full_tokens:.0f}" if full_tokens else ""
+        lines.append(
+            f"| {name} | {tokens:.0f} | {eps:.2f} | {tps:.0f} | {equivalent} | {eps / baseline:.2f}× |"
+        )
     lines += [
         "",
         'Each "..." row adds one lever to the row above it (the group-by-length row to the compact '
-        "row). Throughput only: what a lever does to accuracy is measured by training whole adapters "
+        "row, the packed row to the compact row). Every row runs under bf16 autocast where the processor "
+        f"has it (here: {'yes' if use_bf16('auto') else 'no, so the last row holds its base in fp32'}). "
+        "Throughput only: what a lever does to accuracy is measured by training whole adapters "
         "(see `README.md` here; `--group-by-length` cost accuracy and is off by default; packing "
         "gives the same loss and gradients as padding, checked in `tests/test_train.py`).",
     ]

@@ -251,10 +251,36 @@ def test_four_bit_refused_on_cpu(lamp_cli, tiny_model_dir, tmp_path):
     assert result.output == "Error: --load-in-4bit needs a CUDA GPU (bitsandbytes); this machine has none\n"
 
 
+def test_bf16_base_holds_an_adapters_frozen_base_in_bf16_and_saves_fp32_lora_weights(
+    lamp_cli, tiny_model_dir, tmp_path, monkeypatch
+):
+    from safetensors.torch import load_file
+
+    from bijou_core.train import device, sft
+
+    loaded = []
+
+    def spy(*args, **kwargs):
+        tokenizer, model, source = sft.load_base(*args, **kwargs)
+        loaded.append(model.model.layers[0].self_attn.q_proj.weight.dtype)
+        return tokenizer, model, source
+
+    monkeypatch.setattr(device, "load_base", spy)
+    out = tmp_path / "adapter"
+    for precision in ("bf16-base", "bf16"):
+        args = ["devices", "train", "lamp", "--base", tiny_model_dir, "--output-dir", out]
+        result = run(*args, "--num-examples", 16, "--max-steps", 1, "--precision", precision, "--no-eval")
+        assert result.exit_code == 0, result.output
+        weights = load_file(out / "adapter_model.safetensors")
+        assert weights and {w.dtype for w in weights.values()} == {torch.float32}
+    assert loaded == [torch.bfloat16, torch.float32]
+
+
 @pytest.mark.slow
 def test_base_prepare_train_then_adapter_on_the_merged_base(lamp_cli, tiny_model_dir, tmp_path):
     from pathlib import Path
 
+    from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     data = tmp_path / "data"
@@ -276,9 +302,13 @@ def test_base_prepare_train_then_adapter_on_the_merged_base(lamp_cli, tiny_model
         2,
         "--max-seq-length",
         512,
+        "--precision",
+        "bf16-base",
     )
     assert result.exit_code == 0, result.output
     final = models / "final"
+    # trained under bf16, the merged base is still saved at full precision
+    assert {w.dtype for w in load_file(final / "model.safetensors").values()} == {torch.float32}
     assert_usual_permissions(final)
     assert_usual_permissions(final / "model.safetensors")
     manifest = json.loads((final / "bijou-manifest.json").read_text())

@@ -72,4 +72,4 @@ def test_flags_and_config_keys_reach_the_settings(lamp_cli, tmp_path, monkeypatc
         neftune_noise_alpha=5.0,
     )
     bad = CliRunner().invoke(main, [*args[:5], "--precision", "fp64", "--lora-dropout", "1"])
-    assert bad.exit_code == 2 and "'fp64' is not one of 'auto', 'bf16', 'fp32'" in bad.output
+    assert bad.exit_code == 2 and "'fp64' is not one of 'auto', 'bf16', 'bf16-base', 'fp32'" in bad.output

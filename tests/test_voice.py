@@ -25,7 +25,7 @@ from bijou_core.noise import Noise, add_noise
 from bijou_core.runtime.engine import Engine
 from bijou_core.serve import Service, create_app
 from bijou_core.serve.server import BackgroundServer
-from bijou_core.speech import Recognizer, comparable_words, read_audio, word_error_rate
+from bijou_core.speech import Recognizer, comparable_words, device_vocabulary, read_audio, word_error_rate
 
 pytest.importorskip("faster_whisper", reason="voice input needs the voice extra")
 
@@ -322,6 +322,34 @@ def test_serve_transcribes_audio_for_the_openai_client(served_fan, tmp_path):
         client.audio.transcriptions.create(model="whisper-base", file=quiet)
     with pytest.raises(openai.BadRequestError, match="expected a multipart form"):
         client.post("/audio/transcriptions", body={"file": "x"}, cast_to=object)
+
+
+@pytest.mark.slow
+def test_serve_hears_audio_for_a_device_with_that_devices_words(adapters_dir, home, bijou_cache, monkeypatch):
+    prompts = []
+    transcribe = Recognizer.transcribe
+
+    def spy(self, path, samples=None, vocabulary=None):
+        prompts.append(vocabulary)
+        return transcribe(self, path, samples, vocabulary)
+
+    monkeypatch.setattr(Recognizer, "transcribe", spy)
+    engine = Engine.load({"fan": adapters_dir / "fan"}, registry=home)
+    words = device_vocabulary(home.get("fan"))
+    chat = {"model": "fan", "messages": [{"role": "user", "content": [_spoken(SPOKEN)]}]}
+    for vocabulary in (True, False):
+        prompts.clear()
+        with BackgroundServer(create_app(Service(engine, vocabulary=vocabulary))) as running:
+            for fields in ({"model": "fan"}, {"model": "whisper-1"}, {"model": "fan", "prompt": "fan speed"}):
+                files = {"file": ("command.wav", SPOKEN.read_bytes())}
+                response = httpx.post(
+                    f"{running.url}/v1/audio/transcriptions", files=files, data=fields, timeout=60
+                )
+                assert comparable_words(response.json()["text"]).startswith("turn the fan on"), response.text
+            response = httpx.post(f"{running.url}/v1/chat/completions", json=chat, timeout=60)
+            assert response.json()["x_bijou"]["valid"], response.text
+        own = words if vocabulary else None  # --no-stt-vocabulary: none of the device's words
+        assert prompts == [own, None, "fan speed", own]
 
 
 def _spoken(path: Path, audio_format: str = "wav") -> dict:

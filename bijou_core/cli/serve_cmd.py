@@ -10,7 +10,12 @@ from ..errors import BijouError
 from ..runtime.config import EngineConfig
 from ..speech import SpeechModel
 from .run_cmd import load_engine
-from .runtime_options import adapters_dir_option, engine_options, speech_model_options
+from .runtime_options import (
+    adapters_dir_option,
+    engine_options,
+    speech_model_options,
+    stt_vocabulary_option,
+)
 
 
 @click.command("serve")
@@ -27,6 +32,7 @@ from .runtime_options import adapters_dir_option, engine_options, speech_model_o
     "that need confirmation run only when the request says confirm: true.",
 )
 @speech_model_options
+@stt_vocabulary_option
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -38,10 +44,12 @@ def serve(
     port: int,
     execute: bool,
     stt: SpeechModel,
+    stt_vocabulary: bool,
 ) -> None:
     """Serve the devices over an OpenAI-compatible API (/v1/chat/completions: the device is the
     model, the command the last user message, the calls tool_calls) with a playground page at /;
-    /v1/audio/transcriptions turns speech into text (voice extra)."""
+    /v1/audio/transcriptions turns speech into text (voice extra); audio for a device is
+    heard with that device's words as the recognizer's prompt (--no-stt-vocabulary: without)."""
     try:
         from ..serve import Service, create_app
         from ..serve.server import run_server
@@ -53,4 +61,4 @@ def serve(
     engine.warm_up()
     click.echo(f"bijou serve: {', '.join(engine.devices)} on {engine.backend.name}", err=True)
     click.echo(f"  playground http://{host}:{port}/  API http://{host}:{port}/v1", err=True)
-    run_server(create_app(Service(engine, execute, stt)), host, port)
+    run_server(create_app(Service(engine, execute, stt, stt_vocabulary)), host, port)

@@ -6,7 +6,8 @@
 ``GET /v1/models``             one model per device (``x_bijou``: adapter, base, tools)
 ``POST /v1/chat/completions``  a command, typed or spoken (``input_audio``) -> the device's
                                ``tool_calls`` (see :mod:`.responses`)
-``POST /v1/audio/transcriptions``  a multipart ``file`` of speech -> ``{"text"}`` (OpenAI's API)
+``POST /v1/audio/transcriptions``  a multipart ``file`` of speech -> ``{"text"}`` (OpenAI's API;
+                               a device as ``model`` lends its words, or give a ``prompt``)
 ``POST /v1/load_lora_adapter``  ``{"lora_name", "lora_path"}``: one more adapter, no restart
 ``POST /v1/unload_lora_adapter``  ``{"lora_name"}``: its device falls back to the bare base
 =============================  ===========================================================
@@ -122,8 +123,13 @@ def create_app(service: Service, max_body_bytes: int = MAX_BODY_BYTES) -> FastAP
         response_format = form.get("response_format", "json")
         if response_format not in ("json", "text"):
             raise ApiError(400, "response_format: expected 'json' or 'text'", param="response_format")
+        model, prompt = form.get("model", ""), form.get("prompt")
+        if not isinstance(model, str) or not isinstance(prompt, str | None):
+            raise ApiError(400, "model and prompt: expected text fields", param="prompt")
         audio = await upload.read()
-        text = await run_in_threadpool(service.transcribe, upload.filename or "audio.wav", audio)
+        text = await run_in_threadpool(
+            service.transcribe, upload.filename or "audio.wav", audio, model, prompt
+        )
         return PlainTextResponse(text) if response_format == "text" else {"text": text}
 
     @app.post("/v1/load_lora_adapter")

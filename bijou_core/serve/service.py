@@ -23,7 +23,7 @@ from ..errors import BijouError
 from ..runtime.engine import Answer, Engine
 from ..runtime.grammar import Choice
 from ..runtime.records import turn_record
-from ..speech import Recognizer, SpeechModel, Transcript
+from ..speech import VOCABULARY_PROMPT, Recognizer, SpeechModel, Transcript, device_vocabulary
 from .errors import ApiError
 from .requests import ChatRequest
 
@@ -43,12 +43,20 @@ class Turn:
 
 
 class Service:
-    """``engine`` behind the API; with ``execute``, calls run on the device simulators."""
+    """``engine`` behind the API; with ``execute``, calls run on the device simulators; with
+    ``vocabulary``, the recognizer hears audio for a device with that device's words as its prompt."""
 
-    def __init__(self, engine: Engine, execute: bool = False, stt: SpeechModel | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        execute: bool = False,
+        stt: SpeechModel | None = None,
+        vocabulary: bool = VOCABULARY_PROMPT,
+    ):
         self.engine = engine
         self.execute = execute
         self.stt = stt or SpeechModel()
+        self.vocabulary = vocabulary
         self.lock = threading.Lock()
         self.speech_lock = threading.Lock()  # the recognizer: loaded on the first audio, one at a time
         self._recognizer: Recognizer | None = None
@@ -112,7 +120,7 @@ class Service:
         device = self.device(request.model)
         choice: Choice = request.choice(device)
         audio = request.audio()
-        heard = self.hear(f"input_audio.{audio.format}", audio.data, audio.param) if audio else None
+        heard = self.hear(f"input_audio.{audio.format}", audio.data, audio.param, device) if audio else None
         query = request.command(heard.text if heard else None)
         waiting = time.perf_counter()
         with self.lock:
@@ -149,19 +157,35 @@ class Service:
             self._take_catalog()
         return {"status": "unloaded", "lora_name": name, "model": device.name}
 
-    def hear(self, filename: str, audio: bytes, param: str = "file") -> Transcript:
-        """What the recognizer hears in uploaded audio (400 naming ``param`` if it cannot)."""
+    def hear(
+        self,
+        filename: str,
+        audio: bytes,
+        param: str = "file",
+        device: Device | None = None,
+        prompt: str | None = None,
+    ) -> Transcript:
+        """What the recognizer hears in uploaded audio (400 naming ``param`` if it cannot): with
+        ``prompt`` as the text it heard before, else with ``device``'s words (unless turned off)."""
         name = Path(filename).name or "audio.wav"
+        if prompt is None and device is not None and self.vocabulary:
+            prompt = device_vocabulary(device)
         with tempfile.TemporaryDirectory(prefix="bijou-audio-") as folder, self.speech_lock:
             path = Path(folder) / name
             path.write_bytes(audio)
             try:
                 if self._recognizer is None:
                     self._recognizer = self.stt.load()
-                return self._recognizer.transcribe(path)
+                return self._recognizer.transcribe(path, vocabulary=prompt)
             except BijouError as exc:
                 raise ApiError(400, str(exc).replace(f"{folder}/", ""), param=param) from None
 
-    def transcribe(self, filename: str, audio: bytes) -> str:
-        """The words spoken in an uploaded audio file (400 on audio that cannot be recognized)."""
-        return self.hear(filename, audio).text
+    def transcribe(self, filename: str, audio: bytes, model: str = "", prompt: str | None = None) -> str:
+        """The words spoken in an uploaded audio file (400 on audio that cannot be recognized).
+        A ``model`` naming a served device lends its words as the prompt (OpenAI's clients send a
+        recognizer's name there, which is ignored); a ``prompt`` replaces them."""
+        try:
+            device: Device | None = self.device(model)
+        except ApiError:
+            device = None
+        return self.hear(filename, audio, device=device, prompt=prompt or None).text

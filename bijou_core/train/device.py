@@ -13,7 +13,15 @@ from ..devices import Device, load_records
 from ..files import write_jsonl
 from ..manifest import Manifest, model_identity
 from ..prompt import PromptFormat
-from .sft import TrainResult, TrainSettings, is_main_process, load_base, save_adapter, train_lora
+from .sft import (
+    TrainResult,
+    TrainSettings,
+    is_main_process,
+    load_base,
+    save_adapter,
+    train_lora,
+    use_bf16,
+)
 
 # 1,980 single commands as before small talk went from 10% to 15% (benchmarks/blind/levers.md).
 DEFAULT_EXAMPLES = 3960
@@ -57,7 +65,8 @@ def train_device(
     """Train ``device``'s adapter into ``settings.output_dir``; returns the result and the manifest."""
     records, data = device_examples(device, data_path, num_examples, settings.seed, mix)
     output = Path(settings.output_dir)
-    tokenizer, model, source = load_base(settings.model_name, settings.load_in_4bit)
+    bf16 = settings.precision == "bf16-base" and use_bf16(settings.precision)
+    tokenizer, model, source = load_base(settings.model_name, settings.load_in_4bit, bf16_weights=bf16)
     fmt = PromptFormat.for_tokenizer(tokenizer, prompt_style, device.name)
     prompts = [fmt.prompt(tokenizer, device.tools, r["query"]) for r in records]
     completions = [fmt.answer(r["answers"]) for r in records]

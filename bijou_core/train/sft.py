@@ -4,7 +4,8 @@ Examples are prompt/completion pairs rendered by :mod:`bijou_core.prompt`, so th
 answer tokens only, and only those positions are projected onto the vocabulary (TRL's fused LM
 head on CUDA and XPU, :class:`~bijou_core.train.answer_only.AnswerOnlySFTTrainer` elsewhere: the
 prompt never pays for full-vocabulary scores). On a CPU: bf16 autocast where the processor has
-it, no gradient checkpointing (it costs ~20% here and memory is plentiful), random batches packed
+it (``--precision bf16-base`` also holds an adapter's frozen base in bf16: faster, an option),
+no gradient checkpointing (it costs ~20% here and memory is plentiful), random batches packed
 into rows instead of padded (``--group-by-length`` is an option, measured to cost accuracy).
 """
 
@@ -80,8 +81,10 @@ class TrainSettings:
     )
     seed: int = setting(0, "Seed of synthesized data, the data order and the LoRA initialization.")
     resume: bool = setting(False, "Continue from the last checkpoint in the output dir.")
-    precision: Literal["auto", "bf16", "fp32"] = setting(
-        "auto", "auto: bf16 autocast where the hardware has it."
+    precision: Literal["auto", "bf16", "bf16-base", "fp32"] = setting(
+        "auto",
+        "auto: bf16 autocast where the hardware has it. bf16-base: also hold an adapter's frozen "
+        "base in bf16 (1.2-1.4x the CPU throughput: benchmarks/training-throughput-bf16-base.md).",
     )
     load_in_4bit: bool = setting(False, "QLoRA: load the base in 4 bits (CUDA GPUs only).")
     gradient_checkpointing: bool = setting(
@@ -147,9 +150,9 @@ def use_bf16(precision: str) -> bool:
         supported = torch.cuda.is_bf16_supported()
     else:
         supported = bool(getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")().startswith("AVX512"))
-    if precision == "bf16" and not supported and torch.cuda.is_available():
-        raise BijouError("--precision bf16: this GPU does not support bf16; use --precision fp32")
-    return precision == "bf16" or supported
+    if precision != "auto" and not supported and torch.cuda.is_available():
+        raise BijouError(f"--precision {precision}: this GPU does not support bf16; use --precision fp32")
+    return precision != "auto" or supported
 
 
 def is_main_process() -> bool:
@@ -157,8 +160,12 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def load_base(model_name: str, load_in_4bit: bool = False):
-    """Tokenizer and model for training; 4-bit loading is a GPU option with a clear refusal on CPU."""
+def load_base(model_name: str, load_in_4bit: bool = False, bf16_weights: bool = False):
+    """Tokenizer and model for training; 4-bit loading is a GPU option with a clear refusal on CPU.
+
+    ``bf16_weights``: hold the weights in bf16, for a base that stays frozen (an adapter's): under
+    bf16 autocast fp32 weights are cast again at every matmul. The LoRA weights PEFT adds stay fp32.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -166,7 +173,7 @@ def load_base(model_name: str, load_in_4bit: bool = False):
     tokenizer = AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    kwargs: dict[str, Any] = {"dtype": torch.float32}
+    kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if bf16_weights else torch.float32}
     if load_in_4bit:
         if not torch.cuda.is_available():
             raise BijouError("--load-in-4bit needs a CUDA GPU (bitsandbytes); this machine has none")

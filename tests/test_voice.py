@@ -348,6 +348,9 @@ def test_serve_hears_audio_for_a_device_with_that_devices_words(adapters_dir, ho
                 assert comparable_words(response.json()["text"]).startswith("turn the fan on"), response.text
             response = httpx.post(f"{running.url}/v1/chat/completions", json=chat, timeout=60)
             assert response.json()["x_bijou"]["valid"], response.text
+            as_file = {"file": ("command.wav", SPOKEN.read_bytes()), "prompt": ("prompt.txt", b"fan")}
+            response = httpx.post(f"{running.url}/v1/audio/transcriptions", files=as_file, timeout=60)
+            assert response.status_code == 400 and response.json()["error"]["param"] == "prompt"
         own = words if vocabulary else None  # --no-stt-vocabulary: none of the device's words
         assert prompts == [own, None, "fan speed", own]
 

@@ -124,8 +124,9 @@ def create_app(service: Service, max_body_bytes: int = MAX_BODY_BYTES) -> FastAP
         if response_format not in ("json", "text"):
             raise ApiError(400, "response_format: expected 'json' or 'text'", param="response_format")
         model, prompt = form.get("model", ""), form.get("prompt")
-        if not isinstance(model, str) or not isinstance(prompt, str | None):
-            raise ApiError(400, "model and prompt: expected text fields", param="prompt")
+        for name, value in (("model", model), ("prompt", prompt or "")):
+            if not isinstance(value, str):
+                raise ApiError(400, f"{name}: expected a text field, not a file", param=name)
         audio = await upload.read()
         text = await run_in_threadpool(
             service.transcribe, upload.filename or "audio.wav", audio, model, prompt

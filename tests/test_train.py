@@ -267,13 +267,14 @@ def test_bf16_base_holds_an_adapters_frozen_base_in_bf16_and_saves_fp32_lora_wei
 
     monkeypatch.setattr(device, "load_base", spy)
     out = tmp_path / "adapter"
-    for precision in ("bf16-base", "bf16"):
+    for precision in ("bf16-base", "bf16", "auto"):
         args = ["devices", "train", "lamp", "--base", tiny_model_dir, "--output-dir", out]
         result = run(*args, "--num-examples", 16, "--max-steps", 1, "--precision", precision, "--no-eval")
         assert result.exit_code == 0, result.output
         weights = load_file(out / "adapter_model.safetensors")
         assert weights and {w.dtype for w in weights.values()} == {torch.float32}
-    assert loaded == [torch.bfloat16, torch.float32]
+    auto = torch.bfloat16 if sft.use_bf16("auto") else torch.float32  # the default: bf16-base where bf16 runs
+    assert loaded == [torch.bfloat16, torch.float32, auto]
 
 
 @pytest.mark.slow

@@ -65,7 +65,7 @@ def train_device(
     """Train ``device``'s adapter into ``settings.output_dir``; returns the result and the manifest."""
     records, data = device_examples(device, data_path, num_examples, settings.seed, mix)
     output = Path(settings.output_dir)
-    bf16 = settings.precision == "bf16-base" and use_bf16(settings.precision)
+    bf16 = settings.precision in ("auto", "bf16-base") and use_bf16(settings.precision)
     tokenizer, model, source = load_base(settings.model_name, settings.load_in_4bit, bf16_weights=bf16)
     fmt = PromptFormat.for_tokenizer(tokenizer, prompt_style, device.name)
     prompts = [fmt.prompt(tokenizer, device.tools, r["query"]) for r in records]

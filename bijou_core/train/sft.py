@@ -4,7 +4,7 @@ Examples are prompt/completion pairs rendered by :mod:`bijou_core.prompt`, so th
 answer tokens only, and only those positions are projected onto the vocabulary (TRL's fused LM
 head on CUDA and XPU, :class:`~bijou_core.train.answer_only.AnswerOnlySFTTrainer` elsewhere: the
 prompt never pays for full-vocabulary scores). On a CPU: bf16 autocast where the processor has
-it (``--precision bf16-base`` also holds an adapter's frozen base in bf16: faster, an option),
+it, with an adapter's frozen base held in bf16 as well (``--precision bf16`` keeps it in fp32),
 no gradient checkpointing (it costs ~20% here and memory is plentiful), random batches packed
 into rows instead of padded (``--group-by-length`` is an option, measured to cost accuracy).
 """
@@ -83,8 +83,9 @@ class TrainSettings:
     resume: bool = setting(False, "Continue from the last checkpoint in the output dir.")
     precision: Literal["auto", "bf16", "bf16-base", "fp32"] = setting(
         "auto",
-        "auto: bf16 autocast where the hardware has it. bf16-base: also hold an adapter's frozen "
-        "base in bf16 (1.2-1.4x the CPU throughput: benchmarks/training-throughput-bf16-base.md).",
+        "auto: bf16-base where the hardware has bf16. bf16-base: bf16 autocast with an adapter's "
+        "frozen base held in bf16 (1.2-1.4x the CPU throughput). bf16: autocast only, the base "
+        "in fp32 (the recipe before the nineteenth round).",
     )
     load_in_4bit: bool = setting(False, "QLoRA: load the base in 4 bits (CUDA GPUs only).")
     gradient_checkpointing: bool = setting(

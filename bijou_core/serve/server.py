@@ -8,10 +8,15 @@ from typing import Any
 
 import uvicorn
 
+# How long an idle connection stays open: longer than the idle expiry of clients' connection pools
+# (httpx, and OpenAI's client on it: 5 s, uvicorn's own default too), so that a client never sends
+# a request on a connection the server is closing at that moment ("server disconnected").
+KEEP_ALIVE_S = 30
+
 
 def run_server(app: Any, host: str, port: int) -> None:
     """Serve ``app`` until interrupted."""
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_keep_alive=KEEP_ALIVE_S)
 
 
 class BackgroundServer:
@@ -23,7 +28,9 @@ class BackgroundServer:
     """
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, timeout: float = 30.0):
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="off", timeout_keep_alive=KEEP_ALIVE_S
+        )
         self.server = uvicorn.Server(config)
         self.host, self.timeout = host, timeout
         self.thread = threading.Thread(target=self.server.run, name="bijou-serve", daemon=True)

@@ -55,8 +55,10 @@ VARIANTS = [
     Variant("... + shared prefix (--prompt-style full)", "full"),
     Variant("... + compact prompt (--no-pack-batches)"),
     Variant("... + --group-by-length, padded", by_length=True),
-    Variant("bijou default: ... + packed batches", packed=True),
-    Variant("... + frozen base in bf16 (--precision bf16-base)", packed=True, bf16_base=True),
+    Variant("... + packed batches (--precision bf16: the default before the nineteenth round)", packed=True),
+    Variant(
+        "bijou default: ... + frozen base in bf16 (--precision bf16-base, auto)", packed=True, bf16_base=True
+    ),
 ]
 
 

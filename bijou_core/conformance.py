@@ -126,9 +126,15 @@ def _check_eval_set(device: Device) -> str:
     templates = template_set(device)
     patterns = phrasing_patterns(templates)
     no_tool = {normalize_query(q): f"no_tool[{i}]" for i, q in enumerate(templates.no_tool)}
-    copied = []
+    copied, seen = [], {}
     for record in records:
         query = normalize_query(record.query)
+        if query in seen:
+            raise BijouError(
+                f"{record.source}:{record.line}: {record.query!r} is the query of line {seen[query]} again; "
+                "each eval query must be there once"
+            )
+        seen[query] = record.line
         where = no_tool.get(query) or next((w for pattern, w in patterns if pattern.match(query)), None)
         if where is not None:
             copied.append(f"{record.source}:{record.line}: {record.query!r} is produced by template {where}")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -168,11 +169,13 @@ def assert_templates_cover(device: DeviceLike, samples: int = SAMPLES, seed: int
     _fail_with(dev, f"templates leave gaps in {samples} generated samples", problems)
 
 
-def assert_eval_set_valid(device: DeviceLike, min_records: int = 0, min_no_tool_share: float = 0.0) -> None:
-    """The eval set's calls validate and no query is one the templates could produce.
+def assert_eval_set_valid(
+    device: DeviceLike, min_records: int = 0, min_no_tool_share: float = 0.0, min_per_tool: int = 0
+) -> None:
+    """The eval set's calls validate, no query is there twice or is one the templates could produce.
 
     ``bijou devices check`` only warns about a small eval set; give ``min_records`` (bijou advises
-    40) and ``min_no_tool_share`` (0.1) to make it a failure.
+    40), ``min_no_tool_share`` (0.1) and ``min_per_tool`` (calls of every tool) to make it a failure.
     """
     __tracebackhide__ = True
     dev = _device(device)
@@ -186,6 +189,12 @@ def assert_eval_set_valid(device: DeviceLike, min_records: int = 0, min_no_tool_
         problems.append(
             f"{none} of {len(records)} records need no tool ([]), at least {min_no_tool_share:.0%} wanted"
         )
+    calls = Counter(call["name"] for r in records for call in r.answers)
+    problems += [
+        f"tool {name}: called in {calls[name]} records' answers, at least {min_per_tool} wanted"
+        for name in dev.tools_by_name
+        if calls[name] < min_per_tool
+    ]
     _fail_with(dev, "eval set too small", problems)
 
 

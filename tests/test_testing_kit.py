@@ -119,6 +119,22 @@ def test_eval_set_copied_from_templates_or_too_small_fails(installed, monkeypatc
     )
 
 
+def test_eval_set_missing_a_tool_or_asking_twice_fails(installed, monkeypatch):
+    with pytest.raises(AssertionError) as failure:
+        assert_eval_set_valid("lamp", min_per_tool=1)
+    assert str(failure.value).splitlines()[1:] == [
+        "  tool set_color: called in 0 records' answers, at least 1 wanted",
+        "  tool name_scene: called in 0 records' answers, at least 1 wanted",
+    ]
+
+    again = {"query": "Kill the lights!", "answers": [{"name": "set_light", "arguments": {"on": False}}]}
+    monkeypatch.setattr(toy_plugin, "EVAL_SET", [*toy_plugin.EVAL_SET, again])
+    with pytest.raises(
+        AssertionError, match=r"<lamp eval set>:4: 'Kill the lights!' is the query of line 1 again"
+    ):
+        assert_eval_set_valid("lamp")
+
+
 def test_runtime_failures_name_the_call(installed, monkeypatch):
     monkeypatch.setattr(toy_plugin.LampSimulator, "set_light", lambda self, on: {"when": object()})
     monkeypatch.setattr(toy_plugin.LampSimulator, "name_scene", lambda self, scene: 1 / 0)

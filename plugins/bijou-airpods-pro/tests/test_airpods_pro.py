@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
-from importlib.resources import files
 
 import pytest
-from bijou_core.files import load_yaml
 from bijou_core.plugin_api import DeviceSimulator
 from bijou_core.rules import EvalRules
-from bijou_core.schema import CallValidator
-from bijou_core.testing import registered_specs
+from bijou_core.testing import (
+    assert_eval_set_valid,
+    assert_templates_cover,
+    device_fixture,
+    registered_specs,
+)
 
 import bijou_airpods_pro
 from bijou_airpods_pro.simulator import VOLUME_STEP, AirPodsProSimulator
 
-DATA = files("bijou_airpods_pro")
 SPEC = {
     "set_volume": {"level"},
     "adjust_volume": {"direction", "steps"},
@@ -31,25 +31,7 @@ SPEC = {
 }
 
 
-@pytest.fixture(scope="module")
-def tools() -> list[dict]:
-    return json.loads((DATA / "tools.json").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module")
-def tools_by_name(tools) -> dict[str, dict]:
-    return {t["name"]: t for t in tools}
-
-
-@pytest.fixture(scope="module")
-def eval_set() -> list[dict]:
-    lines = (DATA / "eval.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-@pytest.fixture(scope="module")
-def templates() -> dict:
-    return load_yaml(str(DATA / "templates.yaml"))
+device = device_fixture("airpods-pro")
 
 
 @pytest.fixture
@@ -60,14 +42,14 @@ def sim() -> AirPodsProSimulator:
 # -- data files ------------------------------------------------------------------------------
 
 
-def test_tool_names_and_params_match_spec(tools):
-    assert [t["name"] for t in tools] == list(SPEC)
-    for tool in tools:
+def test_tool_names_and_params_match_spec(device):
+    assert [t["name"] for t in device.tools] == list(SPEC)
+    for tool in device.tools:
         assert set(tool["parameters"]["properties"]) == SPEC[tool["name"]], tool["name"]
 
 
-def test_enums_ranges_and_defaults(tools_by_name):
-    adjust = tools_by_name["adjust_volume"]["parameters"]
+def test_enums_ranges_and_defaults(device):
+    adjust = device.tools_by_name["adjust_volume"]["parameters"]
     assert adjust["required"] == ["direction"]
     assert adjust["properties"]["steps"] == {
         "type": "integer",
@@ -76,44 +58,30 @@ def test_enums_ranges_and_defaults(tools_by_name):
         "maximum": 5,
         "default": 1,
     }
-    level = tools_by_name["set_volume"]["parameters"]["properties"]["level"]
+    level = device.tools_by_name["set_volume"]["parameters"]["properties"]["level"]
     assert (level["minimum"], level["maximum"]) == (0, 100)
-    noise = tools_by_name["set_noise_control"]["parameters"]["properties"]["mode"]["enum"]
+    noise = device.tools_by_name["set_noise_control"]["parameters"]["properties"]["mode"]["enum"]
     assert noise == ["noise_cancellation", "transparency", "adaptive", "off"]
-    spatial = tools_by_name["set_spatial_audio"]["parameters"]["properties"]["mode"]["enum"]
+    spatial = device.tools_by_name["set_spatial_audio"]["parameters"]["properties"]["mode"]["enum"]
     assert spatial == ["off", "fixed", "head_tracked"]
-    battery = tools_by_name["get_battery_level"]["parameters"]
+    battery = device.tools_by_name["get_battery_level"]["parameters"]
     assert battery["properties"]["component"]["default"] == "all" and battery["required"] == []
-    find = tools_by_name["find_my_airpods"]["parameters"]
+    find = device.tools_by_name["find_my_airpods"]["parameters"]
     assert find["properties"]["play_sound_on"]["default"] == "both" and find["required"] == []
-    for tool in tools_by_name.values():
+    for tool in device.tools_by_name.values():
         for name, prop in tool["parameters"]["properties"].items():
             assert ("default" in prop) != (name in tool["parameters"]["required"]), name
 
 
-def test_eval_set_size_and_mix(eval_set):
-    assert len(eval_set) >= 50
-    assert all(list(r) == ["query", "answers"] for r in eval_set)
-    no_tool = sum(1 for r in eval_set if not r["answers"])
-    assert no_tool / len(eval_set) >= 0.12
-    multi = sum(1 for r in eval_set if len(r["answers"]) == 2)
+def test_eval_set_valid_size_and_mix(device):
+    assert_eval_set_valid(device, min_records=50, min_no_tool_share=0.12, min_per_tool=2)
+    multi = sum(1 for r in device.eval_set if len(r.answers) == 2)
     assert 5 <= multi <= 8
-    queries = [r["query"].casefold() for r in eval_set]
-    assert len(set(queries)) == len(queries), "duplicate eval queries"
 
 
-def test_every_tool_at_least_twice_in_eval(eval_set):
-    counts = Counter(call["name"] for r in eval_set for call in r["answers"])
-    assert {name: counts[name] for name in SPEC if counts[name] < 2} == {}
-
-
-def test_eval_calls_are_valid(tools, eval_set):
-    validator = CallValidator(tools)
-    errors = [(r["query"], e) for r in eval_set for e in validator.check_calls(r["answers"])]
-    assert errors == []
-
-
-def test_templates_cover_every_tool_and_yaml_booleans_are_strings(templates, tools):
+def test_templates_cover_every_tool_and_yaml_booleans_are_strings(device):
+    assert_templates_cover(device)
+    templates = device.templates
     assert set(templates["tools"]) == set(SPEC)
     for name, phrasings in templates["tools"].items():
         assert len(phrasings) >= 10, name
@@ -122,12 +90,11 @@ def test_templates_cover_every_tool_and_yaml_booleans_are_strings(templates, too
     for table in templates["values"].values():
         for value, forms in table.items():
             assert isinstance(value, str) and all(isinstance(f, str) for f in forms)
-    validator = CallValidator(tools)
     for name, phrasings in templates["tools"].items():
         for p in phrasings:
             if isinstance(p, dict) and "{" not in p["text"]:
                 call = {"name": name, "arguments": p.get("args", {})}
-                assert validator.check_calls([call]) == [], p
+                assert device.validator.check_calls([call]) == [], p
 
 
 def test_the_registered_device():
@@ -140,30 +107,33 @@ def test_the_registered_device():
     assert spec.eval_rules == EvalRules(free_text=frozenset())
 
 
-def test_defaults_equal_omission_in_rules(tools_by_name):
+def test_defaults_equal_omission_in_rules(device):
     rules = EvalRules()
     stated = [{"name": "find_my_airpods", "arguments": {"play_sound_on": "both"}}]
     omitted = [{"name": "find_my_airpods", "arguments": {}}]
-    assert rules.same_calls(stated, omitted, tools_by_name)
+    assert rules.same_calls(stated, omitted, device.tools_by_name)
     left = [{"name": "find_my_airpods", "arguments": {"play_sound_on": "left"}}]
-    assert not rules.same_calls(left, omitted, tools_by_name)
+    assert not rules.same_calls(left, omitted, device.tools_by_name)
 
 
 # -- simulator -------------------------------------------------------------------------------
 
 
-def test_simulator_is_a_device_simulator_with_no_confirmations(sim, tools):
+def test_simulator_is_a_device_simulator_with_no_confirmations(sim, device):
     assert isinstance(sim, DeviceSimulator)
     assert sim.confirm == frozenset()
-    assert sim.missing_handlers(tools) == []
-    assert all(sim.accepts(t) for t in tools)
-    assert not any(sim.needs_confirmation({"name": t["name"], "arguments": {}}) for t in tools)
+    assert sim.missing_handlers(device.tools) == []
+    assert all(sim.accepts(t) for t in device.tools)
+    assert not any(
+        sim.needs_confirmation({"name": t["name"], "arguments": {}}) for t in device.tools
+    )
 
 
-def test_adjust_volume_steps_and_clamping(sim, tools_by_name):
+def test_adjust_volume_steps_and_clamping(sim, device):
     assert sim.state["volume"] == 50
     sim.execute(
-        {"name": "adjust_volume", "arguments": {"direction": "up"}}, tools_by_name["adjust_volume"]
+        {"name": "adjust_volume", "arguments": {"direction": "up"}},
+        device.tools_by_name["adjust_volume"],
     )
     assert sim.state["volume"] == 50 + VOLUME_STEP
     sim.adjust_volume(direction="up", steps=5)
@@ -216,16 +186,16 @@ def test_decline_incoming_call(sim):
     assert sim.call_control(action="answer")["ok"] is False
 
 
-def test_battery_defaults_to_all_and_is_deterministic(sim, tools_by_name):
-    tool = tools_by_name["get_battery_level"]
+def test_battery_defaults_to_all_and_is_deterministic(sim, device):
+    tool = device.tools_by_name["get_battery_level"]
     everything = sim.execute({"name": "get_battery_level", "arguments": {}}, tool)
     assert set(everything["battery"]) == {"left", "right", "case"}
     assert sim.get_battery_level(component="case") == {"ok": True, "battery": {"case": 64}}
     assert AirPodsProSimulator().get_battery_level() == everything
 
 
-def test_find_my_airpods(sim, tools_by_name):
-    tool = tools_by_name["find_my_airpods"]
+def test_find_my_airpods(sim, device):
+    tool = device.tools_by_name["find_my_airpods"]
     assert sim.execute({"name": "find_my_airpods", "arguments": {}}, tool)["playing_sound_on"] == [
         "left",
         "right",
@@ -234,9 +204,9 @@ def test_find_my_airpods(sim, tools_by_name):
     assert sim.state["find_my"]["playing_sound_on"] == "right"
 
 
-def test_every_eval_call_runs_on_the_simulator(eval_set, tools_by_name):
-    for record in eval_set:
+def test_every_eval_call_runs_on_the_simulator(device):
+    for record in device.eval_set:
         sim = AirPodsProSimulator()
-        for call in record["answers"]:
-            result = sim.execute(call, tools_by_name[call["name"]])
+        for call in record.answers:
+            result = sim.execute(call, device.tools_by_name[call["name"]])
             json.dumps(result)  # JSON-able

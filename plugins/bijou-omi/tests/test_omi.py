@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from datetime import date
-from importlib.resources import files
 
 import pytest
-from bijou_core.files import load_yaml
+from bijou_core.devices import Device
 from bijou_core.plugin_api import DeviceSimulator
 from bijou_core.rules import EvalRules
-from bijou_core.schema import CallValidator
-from bijou_core.testing import registered_specs
+from bijou_core.testing import (
+    assert_eval_set_valid,
+    assert_templates_cover,
+    device_fixture,
+    registered_specs,
+)
 
 import bijou_omi
 from bijou_omi.simulator import TODAY, OmiSimulator, date_range, keywords
 
-DATA = files("bijou_omi")
 TR = ["today", "yesterday", "this_week", "last_week", "this_month", "last_month", "all_time"]
 SPEC = {
     "search_conversations": {"query", "time_range"},
@@ -54,25 +55,7 @@ FREE_TEXT = {
 }
 
 
-@pytest.fixture(scope="module")
-def tools() -> list[dict]:
-    return json.loads((DATA / "tools.json").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module")
-def tools_by_name(tools) -> dict[str, dict]:
-    return {t["name"]: t for t in tools}
-
-
-@pytest.fixture(scope="module")
-def eval_set() -> list[dict]:
-    lines = (DATA / "eval.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-@pytest.fixture(scope="module")
-def templates() -> dict:
-    return load_yaml(str(DATA / "templates.yaml"))
+device = device_fixture("omi")
 
 
 @pytest.fixture
@@ -80,25 +63,25 @@ def sim() -> OmiSimulator:
     return OmiSimulator()
 
 
-def run(sim: OmiSimulator, tools_by_name: dict, name: str, **arguments):
+def run(sim: OmiSimulator, device: Device, name: str, **arguments):
     """Execute a call the way bijou does: defaults from tools.json fill omitted arguments."""
-    return sim.execute({"name": name, "arguments": arguments}, tools_by_name[name])
+    return sim.execute({"name": name, "arguments": arguments}, device.tools_by_name[name])
 
 
 # -- data files ------------------------------------------------------------------------------
 
 
-def test_tool_names_params_and_required_match_spec(tools):
-    assert [t["name"] for t in tools] == list(SPEC)
-    for tool in tools:
+def test_tool_names_params_and_required_match_spec(device):
+    assert [t["name"] for t in device.tools] == list(SPEC)
+    for tool in device.tools:
         params = tool["parameters"]
         assert set(params["properties"]) == SPEC[tool["name"]], tool["name"]
         assert params["required"] == REQUIRED.get(tool["name"], []), tool["name"]
 
 
-def test_enums_ranges_and_defaults(tools_by_name):
+def test_enums_ranges_and_defaults(device):
     def prop(tool, param):
-        return tools_by_name[tool]["parameters"]["properties"][param]
+        return device.tools_by_name[tool]["parameters"]["properties"][param]
 
     for tool in ("search_conversations", "get_conversations", "get_action_items"):
         assert prop(tool, "time_range")["enum"] == TR
@@ -119,35 +102,19 @@ def test_enums_ranges_and_defaults(tools_by_name):
     # Optional strings with no default in the spec: no default in the schema either.
     assert "default" not in prop("get_memories", "topic")
     assert "default" not in prop("create_action_item", "due")
-    for tool in tools_by_name.values():
+    for tool in device.tools_by_name.values():
         for name, schema in tool["parameters"]["properties"].items():
             assert "default" not in schema or name not in tool["parameters"]["required"]
 
 
-def test_eval_set_size_and_mix(eval_set):
-    assert len(eval_set) >= 50
-    assert all(list(r) == ["query", "answers"] for r in eval_set)
-    no_tool = sum(1 for r in eval_set if not r["answers"])
-    assert no_tool / len(eval_set) >= 0.12
-    multi = sum(1 for r in eval_set if len(r["answers"]) == 2)
+def test_eval_set_valid_size_and_mix(device):
+    assert_eval_set_valid(device, min_records=50, min_no_tool_share=0.12, min_per_tool=2)
+    multi = sum(1 for r in device.eval_set if len(r.answers) == 2)
     assert 5 <= multi <= 8
-    queries = [r["query"].casefold() for r in eval_set]
-    assert len(set(queries)) == len(queries), "duplicate eval queries"
 
 
-def test_every_tool_at_least_twice_in_eval(eval_set):
-    counts = Counter(call["name"] for r in eval_set for call in r["answers"])
-    assert {name: counts[name] for name in SPEC if counts[name] < 2} == {}
-
-
-def test_eval_calls_are_valid(tools, eval_set):
-    validator = CallValidator(tools)
-    errors = [(r["query"], e) for r in eval_set for e in validator.check_calls(r["answers"])]
-    assert errors == []
-
-
-def test_eval_hard_cases_route_to_the_right_tool(eval_set):
-    by_query = {r["query"]: [c["name"] for c in r["answers"]] for r in eval_set}
+def test_eval_hard_cases_route_to_the_right_tool(device):
+    by_query = {r.query: [c["name"] for c in r.answers] for r in device.eval_set}
     assert by_query["what did sarah say about the budget"] == ["search_conversations"]
     assert by_query["keep this in your head my locker code is 4312"] == ["create_memory"]
     assert by_query["i gotta call the dentist tomorrow remind me"] == ["create_action_item"]
@@ -155,22 +122,22 @@ def test_eval_hard_cases_route_to_the_right_tool(eval_set):
     assert by_query["how much battery is left on my phone"] == []
 
 
-def test_templates_cover_every_tool_and_yaml_booleans_are_strings(templates, tools):
-    assert set(templates["tools"]) == set(SPEC)
-    for name, phrasings in templates["tools"].items():
+def test_templates_cover_every_tool_and_yaml_booleans_are_strings(device):
+    assert_templates_cover(device)
+    assert set(device.templates["tools"]) == set(SPEC)
+    for name, phrasings in device.templates["tools"].items():
         assert len(phrasings) >= 10, name
-    assert len(templates["no_tool"]) >= 30
-    for table in templates["values"].values():
+    assert len(device.templates["no_tool"]) >= 30
+    for table in device.templates["values"].values():
         for value, forms in table.items():
             assert isinstance(value, str) and all(isinstance(f, str) for f in forms)
     for key in FREE_TEXT:
-        assert len(templates["lists"][key]) >= 15, key
-    validator = CallValidator(tools)
-    for name, phrasings in templates["tools"].items():
+        assert len(device.templates["lists"][key]) >= 15, key
+    for name, phrasings in device.templates["tools"].items():
         for p in phrasings:
             if isinstance(p, dict) and "{" not in p["text"]:
                 call = {"name": name, "arguments": p.get("args", {})}
-                assert validator.check_calls([call]) == [], p
+                assert device.validator.check_calls([call]) == [], p
 
 
 def test_the_registered_device():
@@ -184,7 +151,7 @@ def test_the_registered_device():
     ]
 
 
-def test_free_text_rules_ignore_filler_but_not_content(tools_by_name):
+def test_free_text_rules_ignore_filler_but_not_content(device):
     rules = registered_specs(bijou_omi)[0].eval_rules
     expected = [{"name": "search_conversations", "arguments": {"query": "Sarah budget"}}]
     said = [{"name": "search_conversations", "arguments": {"query": "sarah about the budget"}}]
@@ -195,26 +162,26 @@ def test_free_text_rules_ignore_filler_but_not_content(tools_by_name):
         }
     ]
     other = [{"name": "web_search", "arguments": {"query": "sarah budget"}}]
-    assert rules.same_calls(expected, said, tools_by_name)
-    assert rules.same_calls(expected, stated, tools_by_name)
-    assert not rules.same_calls(expected, other, tools_by_name)
+    assert rules.same_calls(expected, said, device.tools_by_name)
+    assert rules.same_calls(expected, stated, device.tools_by_name)
+    assert not rules.same_calls(expected, other, device.tools_by_name)
     week = [
         {
             "name": "search_conversations",
             "arguments": {"query": "sarah budget", "time_range": "this_week"},
         }
     ]
-    assert not rules.same_calls(expected, week, tools_by_name)
+    assert not rules.same_calls(expected, week, device.tools_by_name)
 
 
 # -- simulator -------------------------------------------------------------------------------
 
 
-def test_simulator_is_a_device_simulator_with_no_confirmations(sim, tools):
+def test_simulator_is_a_device_simulator_with_no_confirmations(sim, device):
     assert isinstance(sim, DeviceSimulator)
     assert sim.confirm == frozenset()
-    assert sim.missing_handlers(tools) == []
-    assert all(sim.accepts(t) for t in tools)
+    assert sim.missing_handlers(device.tools) == []
+    assert all(sim.accepts(t) for t in device.tools)
 
 
 def test_date_ranges_are_fixed_and_week_starts_monday():
@@ -228,8 +195,8 @@ def test_date_ranges_are_fixed_and_week_starts_monday():
         date_range("next_week")
 
 
-def test_search_conversations_by_keyword_and_time_range(sim, tools_by_name):
-    hits = run(sim, tools_by_name, "search_conversations", query="Sarah budget")["results"]
+def test_search_conversations_by_keyword_and_time_range(sim, device):
+    hits = run(sim, device, "search_conversations", query="Sarah budget")["results"]
     assert hits[0]["id"] == "c10"  # both words match; the brainstorm with Sarah only one
     assert {h["id"] for h in hits} == {"c10", "c5"}
     last_week = sim.search_conversations(query="Sarah budget", time_range="last_week")["results"]
@@ -240,8 +207,8 @@ def test_search_conversations_by_keyword_and_time_range(sim, tools_by_name):
     assert sim.search_conversations(query="booking flights")["results"][0]["id"] == "c8"
 
 
-def test_get_conversations_newest_first_with_limit(sim, tools_by_name):
-    everything = run(sim, tools_by_name, "get_conversations")
+def test_get_conversations_newest_first_with_limit(sim, device):
+    everything = run(sim, device, "get_conversations")
     assert everything["total"] == 11 and len(everything["conversations"]) == 10  # default limit
     assert everything["conversations"][0]["id"] == "c10"
     assert [c["id"] for c in sim.get_conversations(time_range="today")["conversations"]] == [
@@ -253,9 +220,9 @@ def test_get_conversations_newest_first_with_limit(sim, tools_by_name):
     assert len(sim.get_conversations(limit=500)["conversations"]) == 11  # clamped to 50
 
 
-def test_memories_create_and_recall(sim, tools_by_name):
-    before = len(run(sim, tools_by_name, "get_memories")["memories"])
-    result = run(sim, tools_by_name, "create_memory", content="my locker code is 4312")
+def test_memories_create_and_recall(sim, device):
+    before = len(run(sim, device, "get_memories")["memories"])
+    result = run(sim, device, "create_memory", content="my locker code is 4312")
     assert result["ok"] and not result["duplicate"]
     assert sim.state["memories"][-1]["content"] == "my locker code is 4312"
     assert len(sim.get_memories()["memories"]) == before + 1
@@ -269,11 +236,11 @@ def test_memories_create_and_recall(sim, tools_by_name):
     assert sim.create_memory(content="  ")["ok"] is False
 
 
-def test_action_items_lifecycle(sim, tools_by_name):
-    open_items = run(sim, tools_by_name, "get_action_items")["action_items"]
+def test_action_items_lifecycle(sim, device):
+    open_items = run(sim, device, "get_action_items")["action_items"]
     assert all(a["status"] == "open" for a in open_items) and len(open_items) == 5
     created = run(
-        sim, tools_by_name, "create_action_item", description="call the dentist", due="tomorrow"
+        sim, device, "create_action_item", description="call the dentist", due="tomorrow"
     )["action_item"]
     assert created == {
         "id": "a8",
@@ -289,7 +256,7 @@ def test_action_items_lifecycle(sim, tools_by_name):
         "call the dentist",
         "buy milk",
     }
-    done = run(sim, tools_by_name, "complete_action_item", description="booking the flights")
+    done = run(sim, device, "complete_action_item", description="booking the flights")
     assert done["ok"] and done["action_item"]["id"] == "a2"
     assert sim.state["action_items"][1]["status"] == "completed"
     completed = sim.get_action_items(status="completed")["action_items"]
@@ -300,8 +267,8 @@ def test_action_items_lifecycle(sim, tools_by_name):
     assert sim.complete_action_item(description="walk the dog")["ok"] is False
 
 
-def test_daily_summary(sim, tools_by_name):
-    today = run(sim, tools_by_name, "get_daily_summary")
+def test_daily_summary(sim, device):
+    today = run(sim, device, "get_daily_summary")
     assert today["date"] == "2025-03-12" and today["conversations"] == 2
     assert today["minutes_recorded"] == 37
     assert today["new_action_items"] == ["Send Sarah the revised budget"]
@@ -310,9 +277,9 @@ def test_daily_summary(sim, tools_by_name):
     assert yesterday["people"] == ["Dr. Patel's office", "Mike"]
 
 
-def test_recording_and_battery(sim, tools_by_name):
+def test_recording_and_battery(sim, device):
     assert sim.state["recording"] is True
-    battery = run(sim, tools_by_name, "get_battery_status")
+    battery = run(sim, device, "get_battery_status")
     assert battery == {
         "ok": True,
         "level": 64,
@@ -320,7 +287,7 @@ def test_recording_and_battery(sim, tools_by_name):
         "recording": True,
         "hours_left": 16,
     }
-    assert run(sim, tools_by_name, "set_recording", enabled=False) == {
+    assert run(sim, device, "set_recording", enabled=False) == {
         "ok": True,
         "recording": False,
         "changed": True,
@@ -332,12 +299,12 @@ def test_recording_and_battery(sim, tools_by_name):
     assert sim.state["recording"] is True
 
 
-def test_web_search_and_product_questions_are_canned(sim, tools_by_name):
-    web = run(sim, tools_by_name, "web_search", query="the weather in Lisbon")
+def test_web_search_and_product_questions_are_canned(sim, device):
+    web = run(sim, device, "web_search", query="the weather in Lisbon")
     assert web["answer"].startswith("Partly cloudy") and len(web["results"]) == 2
     assert sim.web_search(query="cheap flights to rome")["answer"] is None
     assert sim.state["searches"] == ["the weather in Lisbon", "cheap flights to rome"]
-    charge = run(sim, tools_by_name, "ask_omi_product", question="how do I charge you")
+    charge = run(sim, device, "ask_omi_product", question="how do I charge you")
     assert "USB-C" in charge["answer"]
     assert (
         "battery lasts" in sim.ask_omi_product(question="how long does the battery last")["answer"]
@@ -350,7 +317,7 @@ def test_keywords_drop_stop_words_and_stem():
     assert keywords("booking flights") == {"book", "flight"}
 
 
-def test_simulator_is_deterministic_and_instances_are_independent(tools_by_name):
+def test_simulator_is_deterministic_and_instances_are_independent():
     a, b = OmiSimulator(), OmiSimulator()
     a.create_memory(content="jenna hates cilantro")
     a.set_recording(enabled=False)
@@ -358,9 +325,9 @@ def test_simulator_is_deterministic_and_instances_are_independent(tools_by_name)
     assert a.get_conversations() == b.get_conversations()
 
 
-def test_every_eval_call_runs_on_the_simulator(eval_set, tools_by_name):
-    for record in eval_set:
+def test_every_eval_call_runs_on_the_simulator(device):
+    for record in device.eval_set:
         sim = OmiSimulator()
-        for call in record["answers"]:
-            result = sim.execute(call, tools_by_name[call["name"]])
+        for call in record.answers:
+            result = sim.execute(call, device.tools_by_name[call["name"]])
             json.dumps(result)  # JSON-able

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
-from importlib.resources import files
 
 import pytest
-from bijou_core.files import load_yaml
 from bijou_core.plugin_api import DeviceSimulator
 from bijou_core.rules import EvalRules
-from bijou_core.schema import CallValidator
-from bijou_core.testing import registered_specs
+from bijou_core.testing import (
+    assert_eval_set_valid,
+    assert_templates_cover,
+    device_fixture,
+    registered_specs,
+)
 
 import bijou_rayban_stories
 from bijou_rayban_stories.simulator import MAX_VIDEO_SECONDS, RayBanStoriesSimulator
 
-DATA = files("bijou_rayban_stories")
 SPEC = {
     "take_photo": set(),
     "start_video": {"duration_seconds"},
@@ -34,25 +34,7 @@ SPEC = {
 CONFIRM = {"send_message", "make_call", "start_livestream", "share_last_capture"}
 
 
-@pytest.fixture(scope="module")
-def tools() -> list[dict]:
-    return json.loads((DATA / "tools.json").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module")
-def tools_by_name(tools) -> dict[str, dict]:
-    return {t["name"]: t for t in tools}
-
-
-@pytest.fixture(scope="module")
-def eval_set() -> list[dict]:
-    lines = (DATA / "eval.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-@pytest.fixture(scope="module")
-def templates() -> dict:
-    return load_yaml(str(DATA / "templates.yaml"))
+device = device_fixture("rayban-stories")
 
 
 @pytest.fixture
@@ -77,18 +59,18 @@ FREE_TEXT = frozenset(
 )
 
 
-def test_tool_names_and_params_match_spec(tools):
-    assert [t["name"] for t in tools] == list(SPEC)
-    for tool in tools:
+def test_tool_names_and_params_match_spec(device):
+    assert [t["name"] for t in device.tools] == list(SPEC)
+    for tool in device.tools:
         assert set(tool["parameters"]["properties"]) == SPEC[tool["name"]], tool["name"]
 
 
-def test_enums_ranges_required_and_defaults(tools_by_name):
+def test_enums_ranges_required_and_defaults(device):
     def prop(tool, param):
-        return tools_by_name[tool]["parameters"]["properties"][param]
+        return device.tools_by_name[tool]["parameters"]["properties"][param]
 
     def required(tool):
-        return set(tools_by_name[tool]["parameters"]["required"])
+        return set(device.tools_by_name[tool]["parameters"]["required"])
 
     duration, level = prop("start_video", "duration_seconds"), prop("set_volume", "level")
     assert (duration["minimum"], duration["maximum"]) == (1, 60)
@@ -118,37 +100,21 @@ def test_enums_ranges_required_and_defaults(tools_by_name):
     # Only get_battery_level.component has a default; optional apps and contacts are omitted.
     defaults = {
         f"{t}.{p}"
-        for t, tool in tools_by_name.items()
+        for t, tool in device.tools_by_name.items()
         for p, s in tool["parameters"]["properties"].items()
         if "default" in s
     }
     assert defaults == {"get_battery_level.component"}
 
 
-def test_eval_set_size_and_mix(eval_set):
-    assert len(eval_set) >= 50
-    assert all(list(r) == ["query", "answers"] for r in eval_set)
-    no_tool = sum(1 for r in eval_set if not r["answers"])
-    assert no_tool / len(eval_set) >= 0.12
-    multi = sum(1 for r in eval_set if len(r["answers"]) == 2)
+def test_eval_set_valid_size_and_mix(device):
+    assert_eval_set_valid(device, min_records=50, min_no_tool_share=0.12, min_per_tool=2)
+    multi = sum(1 for r in device.eval_set if len(r.answers) == 2)
     assert 5 <= multi <= 8
-    queries = [r["query"].casefold() for r in eval_set]
-    assert len(set(queries)) == len(queries), "duplicate eval queries"
 
 
-def test_every_tool_at_least_twice_in_eval(eval_set):
-    counts = Counter(call["name"] for r in eval_set for call in r["answers"])
-    assert {name: counts[name] for name in SPEC if counts[name] < 2} == {}
-
-
-def test_eval_calls_are_valid(tools, eval_set):
-    validator = CallValidator(tools)
-    errors = [(r["query"], e) for r in eval_set for e in validator.check_calls(r["answers"])]
-    assert errors == []
-
-
-def test_eval_hard_cases(eval_set):
-    answers = {r["query"]: r["answers"] for r in eval_set}
+def test_eval_hard_cases(device):
+    answers = {r.query: r.answers for r in device.eval_set}
     assert answers["shoot that over to jake on messenger"] == [
         {
             "name": "share_last_capture",
@@ -162,29 +128,29 @@ def test_eval_hard_cases(eval_set):
     assert answers["start taking video"] == [{"name": "start_video", "arguments": {}}]
 
 
-def test_templates_cover_every_tool_and_lists(templates, tools):
-    assert set(templates["tools"]) == set(SPEC)
-    for name, phrasings in templates["tools"].items():
+def test_templates_cover_every_tool_and_lists(device):
+    assert_templates_cover(device)
+    assert set(device.templates["tools"]) == set(SPEC)
+    for name, phrasings in device.templates["tools"].items():
         assert len(phrasings) >= 10, name
-    assert len(templates["no_tool"]) >= 30
+    assert len(device.templates["no_tool"]) >= 30
     for key in FREE_TEXT:
-        assert len(templates["lists"][key]) >= 15, key
-    for table in templates["values"].values():
+        assert len(device.templates["lists"][key]) >= 15, key
+    for table in device.templates["values"].values():
         for value, forms in table.items():
             assert isinstance(value, str) and all(isinstance(f, str) for f in forms)
-    validator = CallValidator(tools)
-    for name, phrasings in templates["tools"].items():
+    for name, phrasings in device.templates["tools"].items():
         for p in phrasings:
             if isinstance(p, dict) and "{" not in p["text"]:
                 call = {"name": name, "arguments": p.get("args", {})}
-                assert validator.check_calls([call]) == [], p
+                assert device.validator.check_calls([call]) == [], p
 
 
-def test_templates_state_and_omit_optional_params(templates):
+def test_templates_state_and_omit_optional_params(device):
     def states(tool, param):
         return [
             p
-            for p in templates["tools"][tool]
+            for p in device.templates["tools"][tool]
             if f"{{{param}}}" in (p if isinstance(p, str) else p["text"])
             or (isinstance(p, dict) and param in p.get("args", {}))
         ]
@@ -197,16 +163,16 @@ def test_templates_state_and_omit_optional_params(templates):
         ("get_battery_level", "component"),
     ]:
         stated = states(tool, param)
-        assert stated and len(stated) < len(templates["tools"][tool]), (tool, param)
+        assert stated and len(stated) < len(device.templates["tools"][tool]), (tool, param)
 
 
-def test_share_with_contact_phrasings_only_address_people(templates):
-    for p in templates["tools"]["share_last_capture"]:
+def test_share_with_contact_phrasings_only_address_people(device):
+    for p in device.templates["tools"]["share_last_capture"]:
         if isinstance(p, dict) and "{contact}" in p["text"]:
             assert p["args"]["destination"] in {"whatsapp", "messenger"}, p
 
 
-def test_the_registered_device_and_its_rules(tools_by_name):
+def test_the_registered_device_and_its_rules(device):
     (spec,) = registered_specs(bijou_rayban_stories)
     assert (spec.name, spec.display_name) == ("rayban-stories", "Ray-Ban Stories")
     assert spec.runtime is RayBanStoriesSimulator
@@ -214,47 +180,49 @@ def test_the_registered_device_and_its_rules(tools_by_name):
     assert rules == EvalRules(free_text=FREE_TEXT)
     said = [{"name": "send_message", "arguments": {"contact": "Mom", "message": "On my way!"}}]
     heard = [{"name": "send_message", "arguments": {"contact": "mom", "message": "on my way"}}]
-    assert rules.same_calls(said, heard, tools_by_name)
+    assert rules.same_calls(said, heard, device.tools_by_name)
     other_app = [{**heard[0], "arguments": {**heard[0]["arguments"], "app": "sms"}}]
-    assert not rules.same_calls(said, other_app, tools_by_name)
+    assert not rules.same_calls(said, other_app, device.tools_by_name)
     battery = [{"name": "get_battery_level", "arguments": {}}]
     glasses = [{"name": "get_battery_level", "arguments": {"component": "glasses"}}]
     case = [{"name": "get_battery_level", "arguments": {"component": "case"}}]
-    assert rules.same_calls(battery, glasses, tools_by_name)
-    assert not rules.same_calls(battery, case, tools_by_name)
+    assert rules.same_calls(battery, glasses, device.tools_by_name)
+    assert not rules.same_calls(battery, case, device.tools_by_name)
 
 
 # -- simulator -------------------------------------------------------------------------------
 
 
-def test_simulator_handles_every_tool_and_confirm_set(sim, tools):
+def test_simulator_handles_every_tool_and_confirm_set(sim, device):
     assert isinstance(sim, DeviceSimulator)
     assert sim.confirm == CONFIRM
-    assert sim.missing_handlers(tools) == []
-    assert all(sim.accepts(t) for t in tools)
+    assert sim.missing_handlers(device.tools) == []
+    assert all(sim.accepts(t) for t in device.tools)
     needs = {
-        t["name"] for t in tools if sim.needs_confirmation({"name": t["name"], "arguments": {}})
+        t["name"]
+        for t in device.tools
+        if sim.needs_confirmation({"name": t["name"], "arguments": {}})
     }
     assert needs == CONFIRM
 
 
-def test_photo_adds_a_capture(sim, tools_by_name):
+def test_photo_adds_a_capture(sim, device):
     before = sim.media_count
-    result = run(sim, tools_by_name, "take_photo")
+    result = run(sim, device.tools_by_name, "take_photo")
     assert result["ok"] and result["media_count"] == before + 1
     assert sim.state["captures"][-1]["type"] == "photo"
 
 
-def test_cannot_start_video_while_recording(sim, tools_by_name):
-    assert run(sim, tools_by_name, "start_video")["ok"]
+def test_cannot_start_video_while_recording(sim, device):
+    assert run(sim, device.tools_by_name, "start_video")["ok"]
     assert sim.state["camera"]["mode"] == "recording"
-    second = run(sim, tools_by_name, "start_video", duration_seconds=10)
+    second = run(sim, device.tools_by_name, "start_video", duration_seconds=10)
     assert second["ok"] is False and "recording" in second["error"]
-    assert run(sim, tools_by_name, "take_photo")["ok"] is False
-    assert run(sim, tools_by_name, "start_livestream", platform="facebook")["ok"] is False
+    assert run(sim, device.tools_by_name, "take_photo")["ok"] is False
+    assert run(sim, device.tools_by_name, "start_livestream", platform="facebook")["ok"] is False
     before = sim.media_count
     sim.elapse(12)
-    stopped = run(sim, tools_by_name, "stop_video")
+    stopped = run(sim, device.tools_by_name, "stop_video")
     assert stopped["ok"] and sim.media_count == before + 1
     assert sim.state["captures"][-1] == {
         "id": stopped["capture"],
@@ -265,8 +233,8 @@ def test_cannot_start_video_while_recording(sim, tools_by_name):
     assert sim.state["camera"]["mode"] == "idle"
 
 
-def test_stop_video_when_not_recording_is_an_error_result(sim, tools_by_name):
-    result = run(sim, tools_by_name, "stop_video")
+def test_stop_video_when_not_recording_is_an_error_result(sim, device):
+    result = run(sim, device.tools_by_name, "stop_video")
     assert result == {"ok": False, "error": "not recording"}
 
 
@@ -281,15 +249,15 @@ def test_timed_clip_ends_by_itself_and_open_clip_at_the_limit(sim):
     assert clip["seconds"] == MAX_VIDEO_SECONDS
 
 
-def test_livestream_lifecycle(sim, tools_by_name):
-    assert run(sim, tools_by_name, "stop_livestream")["ok"] is False
-    assert run(sim, tools_by_name, "start_livestream", platform="instagram") == {
+def test_livestream_lifecycle(sim, device):
+    assert run(sim, device.tools_by_name, "stop_livestream")["ok"] is False
+    assert run(sim, device.tools_by_name, "start_livestream", platform="instagram") == {
         "ok": True,
         "live_on": "instagram",
     }
-    assert run(sim, tools_by_name, "start_video")["ok"] is False
-    assert run(sim, tools_by_name, "start_livestream", platform="facebook")["ok"] is False
-    assert run(sim, tools_by_name, "stop_livestream") == {"ok": True, "ended": "instagram"}
+    assert run(sim, device.tools_by_name, "start_video")["ok"] is False
+    assert run(sim, device.tools_by_name, "start_livestream", platform="facebook")["ok"] is False
+    assert run(sim, device.tools_by_name, "stop_livestream") == {"ok": True, "ended": "instagram"}
     assert sim.state["camera"] == {"mode": "idle", "video": None, "livestream": None}
 
 
@@ -307,34 +275,48 @@ def test_media_control_and_volume_clamping(sim):
     assert sim.set_volume(level=-5)["volume"] == 0
 
 
-def test_messages_go_to_the_outbox(sim, tools_by_name):
+def test_messages_go_to_the_outbox(sim, device):
     assert sim.state["outbox"] == []
-    run(sim, tools_by_name, "send_message", contact="mom", message="running late", app="whatsapp")
-    run(sim, tools_by_name, "send_message", contact="Jake", message="on my way")
+    run(
+        sim,
+        device.tools_by_name,
+        "send_message",
+        contact="mom",
+        message="running late",
+        app="whatsapp",
+    )
+    run(sim, device.tools_by_name, "send_message", contact="Jake", message="on my way")
     assert sim.state["outbox"] == [
         {"contact": "mom", "message": "running late", "app": "whatsapp"},
         {"contact": "Jake", "message": "on my way", "app": "default"},
     ]
-    call = run(sim, tools_by_name, "make_call", contact="dad", app="phone")
+    call = run(sim, device.tools_by_name, "make_call", contact="dad", app="phone")
     assert call["call"] == {"contact": "dad", "app": "phone", "status": "calling"}
 
 
-def test_share_last_capture(sim, tools_by_name):
+def test_share_last_capture(sim, device):
     sim.take_photo()
     last = sim.state["captures"][-1]["id"]
-    shared = run(sim, tools_by_name, "share_last_capture", destination="messenger", contact="Jake")
+    shared = run(
+        sim, device.tools_by_name, "share_last_capture", destination="messenger", contact="Jake"
+    )
     assert shared["shared"] == {"capture": last, "destination": "messenger", "contact": "Jake"}
-    story = run(sim, tools_by_name, "share_last_capture", destination="instagram_story")
+    story = run(sim, device.tools_by_name, "share_last_capture", destination="instagram_story")
     assert story["ok"] and story["shared"]["contact"] is None
-    wrong = run(sim, tools_by_name, "share_last_capture", destination="facebook", contact="Jake")
+    wrong = run(
+        sim, device.tools_by_name, "share_last_capture", destination="facebook", contact="Jake"
+    )
     assert wrong["ok"] is False
     assert len(sim.state["shares"]) == 2
     sim.state["captures"].clear()
     assert sim.share_last_capture(destination="facebook")["ok"] is False
 
 
-def test_battery_defaults_to_glasses(sim, tools_by_name):
-    assert run(sim, tools_by_name, "get_battery_level") == {"ok": True, "battery": {"glasses": 72}}
+def test_battery_defaults_to_glasses(sim, device):
+    assert run(sim, device.tools_by_name, "get_battery_level") == {
+        "ok": True,
+        "battery": {"glasses": 72},
+    }
     assert sim.get_battery_level(component="case") == {"ok": True, "battery": {"case": 90}}
 
 
@@ -346,16 +328,16 @@ def test_import_media_moves_only_new_captures(sim):
     assert sim.import_media() == {"ok": True, "imported": [], "count": 0}
 
 
-def test_every_eval_call_runs_on_the_simulator(eval_set, tools_by_name):
-    for record in eval_set:
+def test_every_eval_call_runs_on_the_simulator(device):
+    for record in device.eval_set:
         sim = RayBanStoriesSimulator()
-        if record["answers"] and record["answers"][0]["name"] in {"stop_video", "stop_livestream"}:
+        if record.answers and record.answers[0]["name"] in {"stop_video", "stop_livestream"}:
             # Stopping only makes sense while the camera is busy: put it in that state first.
-            if record["answers"][0]["name"] == "stop_video":
+            if record.answers[0]["name"] == "stop_video":
                 sim.start_video()
             else:
                 sim.start_livestream(platform="facebook")
-        for call in record["answers"]:
-            result = sim.execute(call, tools_by_name[call["name"]])
+        for call in record.answers:
+            result = sim.execute(call, device.tools_by_name[call["name"]])
             json.dumps(result)  # JSON-able
-            assert result["ok"], (record["query"], result)
+            assert result["ok"], (record.query, result)

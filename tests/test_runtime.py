@@ -235,6 +235,48 @@ def test_a_call_the_model_is_unsure_of_becomes_no_call_below_the_threshold(embed
     assert unsure.text == "[]" and unsure.unsure and unsure.p_call == pytest.approx(0.6, abs=1e-3)
 
 
+def test_a_call_whose_tool_the_model_is_unsure_of_becomes_no_call_below_the_tool_threshold(
+    embedded_tokenizer_dir,
+):
+    """Sure of a call, the model gives ``adjust_volume`` 50% and ``set_volume`` 30% at its choice of
+    tool (the rest of each name is forced): under the grammar the tool's probability is 0.625. A tool
+    threshold of 0.7 answers no call, 0.6 the call; both keep the probability."""
+    import math
+
+    from transformers import AutoTokenizer
+
+    from bijou_core.runtime.decoding import NAME_OPEN
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    device = load_registry().get("airpods-pro")
+    fmt = PromptFormat.for_tokenizer(tokenizer, "compact", device.name)
+    grammar = Vocabulary.from_hf(tokenizer, len(tokenizer)).grammar(device.tools)
+    prompt = fmt.prompt(tokenizer, device.tools, "louder i guess")
+    answer = '[{"name": "adjust_volume", "arguments": {"direction": "up"}}]'
+    assert answer.startswith(NAME_OPEN)
+
+    class TornBetweenTools(ScriptedModel):
+        def feed(self, ids, rows=1):
+            logits = super().feed(ids, rows) * 40.0 - 20.0
+            at = len(self.tokenize(NAME_OPEN))
+            adjust, other = self.tokenize(answer)[at], self.tokenize(NAME_OPEN + "set_volume")[at]
+            for row in logits:
+                if row[adjust] > 0:
+                    row[adjust], row[other] = math.log(0.5), math.log(0.3)
+            return logits
+
+    model = TornBetweenTools(tokenizer, answer)
+    model.prompt_len = len(model.tokenize(prompt))
+    prefix = fmt.shared_prefix(device.tools)
+    sure = generate(model, prompt, prefix, grammar.matcher(), call_threshold=0.6, tool_threshold=0.6)
+    assert sure.text == answer and not sure.unsure
+    assert sure.p_tool == pytest.approx(0.625, abs=1e-3) and sure.p_call == pytest.approx(1.0, abs=1e-3)
+    unsure = generate(model, prompt, prefix, grammar.matcher(), call_threshold=0.6, tool_threshold=0.7)
+    assert unsure.text == "[]" and unsure.unsure and unsure.p_tool == pytest.approx(0.625, abs=1e-3)
+    no_threshold = generate(model, prompt, prefix, grammar.matcher())
+    assert no_threshold.text == answer and no_threshold.p_tool == pytest.approx(0.625, abs=1e-3)
+
+
 def test_the_call_probability_adds_up_both_token_paths_of_gemma(gemma_tokenizer_dir):
     """Gemma's tokenizer offers the first choice in one token (``[]``, ``[{``) or in two (``[``, then
     ``{"``: the split of training). A model giving ``[]`` 30% and a bare ``[`` 70%, then sure of a
@@ -416,6 +458,8 @@ def test_engine_config_refuses_what_no_engine_runs():
         EngineConfig(backend="vllm")
     with pytest.raises(BijouError, match="call threshold 1.5: expected a probability from 0 to 1"):
         EngineConfig(call_threshold=1.5)
+    with pytest.raises(BijouError, match="tool threshold -0.1: expected a probability from 0 to 1"):
+        EngineConfig(tool_threshold=-0.1)
 
 
 def test_run_and_serve_build_one_engine_config_from_their_options(adapters_dir, home_cli, monkeypatch):

@@ -51,6 +51,7 @@ def evaluate_run(
                     "text": gen.text,
                     "declined": gen.declined,
                     "p_call": None if gen.p_call is None else round(gen.p_call, 4),
+                    "p_tool": None if gen.p_tool is None else round(gen.p_tool, 4),
                     "unsure": gen.unsure,
                     **verdict,
                     "latency_ms": round(1000 * gen.seconds, 1),

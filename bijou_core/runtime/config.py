@@ -1,5 +1,5 @@
 """How an engine runs: one value for the backend, its quantization, threads and swap strategy, and
-the decoding choices (constrained, declining, the call threshold, guessing ahead) that ``bijou
+the decoding choices (constrained, declining, the call and tool thresholds, guessing ahead) that ``bijou
 run``, ``bijou serve``, ``bijou bench`` and evaluation pass down."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..errors import BijouError
 from .backends import BACKENDS
-from .decoding import CALL_THRESHOLD, DRAFT_TOKENS
+from .decoding import CALL_THRESHOLD, DRAFT_TOKENS, TOOL_THRESHOLD
 
 SWAPS = ("lora", "merged")  # llama.cpp: LoRAs applied at run time, or one merged model per adapter
 
@@ -24,6 +24,7 @@ class EngineConfig:
     constrain: bool = True  # answers are call lists of the device's tools, schema-valid
     decline: bool = True  # with constrain: no call when the grammar masks the model's own choice
     call_threshold: float = CALL_THRESHOLD  # with constrain: no call when the model is less sure
+    tool_threshold: float = TOOL_THRESHOLD  # with constrain: no call when less sure of the first tool
     draft_tokens: int = DRAFT_TOKENS  # the user's tokens guessed ahead per model call (0: none)
 
     def __post_init__(self) -> None:
@@ -35,8 +36,10 @@ class EngineConfig:
             raise BijouError(
                 "swap strategy 'merged' needs the llama.cpp backend (transformers swaps PEFT adapters)"
             )
-        if not 0.0 <= self.call_threshold <= 1.0:
-            raise BijouError(f"call threshold {self.call_threshold}: expected a probability from 0 to 1")
+        for name in ("call", "tool"):
+            value = getattr(self, f"{name}_threshold")
+            if not 0.0 <= value <= 1.0:
+                raise BijouError(f"{name} threshold {value}: expected a probability from 0 to 1")
         if self.draft_tokens < 0 or (self.threads is not None and self.threads < 1):
             raise BijouError("draft tokens must be 0 or more, threads 1 or more")
 

@@ -21,6 +21,10 @@ the model and forget tokens. The loop does the rest the same way for both:
 - at the model's first choice between no call (``[]``) and a call, the probability it gives the
   call (``p_call``) is kept; below ``call_threshold`` the answer is no call: an always-listening
   device acts only on what its model is sure is a command (``benchmarks/blind/levers.md``);
+- while the model writes the first call's tool name, the probability it gives that name under the
+  grammar (``p_tool``: the product over the name's tokens it chose; tokens the grammar forces count
+  1) is kept; below ``tool_threshold`` the answer is no call: a model that is sure it should call
+  something but not sure what is often acting on speech that was not a command;
 - with ``draft_tokens``, text the model is likely to copy from the user's words (a message, a
   search, a number) is guessed by prompt lookup: inside a string value, the user's text after the
   value so far (and the usual ``"}}]`` ending), after a digit the user's tokens after it; the
@@ -46,11 +50,17 @@ MAX_NEW_TOKENS = 256  # an answer's budget: a few calls
 # The least probability of a call, at the model's first choice between [] and a call, for the
 # answer to be a call (chosen on the blind dev sets: benchmarks/blind/levers.md).
 CALL_THRESHOLD = 0.6
+# The least probability of the first call's tool name, under the grammar, for the answer to be a
+# call (0: off; benchmarks/blind/levers.md, twentieth round).
+TOOL_THRESHOLD = 0.0
 # At most this many of the user's tokens are guessed ahead in one model call (0: no guessing).
 DRAFT_TOKENS = 8
 # After the user's words a string value copies, a guess of how the answer most often ends: the
 # value, its call and the list closed.
 CLOSE = '"}}]'
+# A call list's text up to its first tool name: while the answer is this and a name without its
+# closing quote, the model is choosing the tool.
+NAME_OPEN = dumps([{"name": "N", "arguments": {}}]).partition('"N"')[0] + '"'
 
 
 class TooLong(BijouError):
@@ -96,7 +106,8 @@ class Generation:
     forced_tokens: int = 0
     declined: str | None = None  # the model's text up to the choice the grammar masked
     p_call: float | None = None  # the model's probability of a call at its first choice
-    unsure: bool = False  # no call, as p_call was below the threshold
+    unsure: bool = False  # no call, as p_call (or p_tool) was below its threshold
+    p_tool: float | None = None  # the model's probability, under the grammar, of the first call's tool
     passes: tuple[tuple[int, float], ...] = ()  # (tokens fed, seconds) of each model call, prefill first
     grammar_s: float = 0.0  # seconds spent masking scores and working out forced text
     drafted: int = 0  # tokens guessed from the user's words and fed ahead
@@ -161,13 +172,14 @@ def generate(
     call_threshold: float = 0.0,
     user: tuple[int, int] | None = None,
     draft_tokens: int = 0,
+    tool_threshold: float = 0.0,
 ) -> Generation:
     """Greedy decoding of ``prompt`` (whose first characters are ``prefix``, kept cached; ``user``
     spans the user's text in it); with ``matcher`` and ``decline``, no call when the grammar masks
     the model's first choice; with ``matcher``, no call when the model gives a call less than
-    ``call_threshold`` probability; with ``draft_tokens``, up to that many of the user's tokens
-    guessed ahead per model call. Raises :class:`TooLong` when the prompt leaves
-    ``max_new_tokens`` no room in the backend's context."""
+    ``call_threshold`` probability or its first tool less than ``tool_threshold``; with
+    ``draft_tokens``, up to that many of the user's tokens guessed ahead per model call. Raises
+    :class:`TooLong` when the prompt leaves ``max_new_tokens`` no room in the backend's context."""
     started = time.perf_counter()
     ids = prompt_ids(backend, prompt, user)
     room = backend.n_ctx - max_new_tokens
@@ -190,7 +202,8 @@ def generate(
     grammar_s = 0.0
     prefill = None
     declined = None
-    p_call = None
+    p_call = p_tool = None
+    naming = False  # the model is choosing the first call's tool name
     opened = None  # the masses of the first choice, while it waits on the token after a bare "["
     while True:
         if matcher is not None:
@@ -243,6 +256,13 @@ def generate(
                 if p_call is not None and p_call < call_threshold:
                     break
         token = int(np.argmax(logits))
+        if p_call is not None and (naming or p_tool is None):
+            text = backend.detokenize(out)
+            naming = text.startswith(NAME_OPEN) and '"' not in text[len(NAME_OPEN) :]
+            if naming:
+                p_tool = (1.0 if p_tool is None else p_tool) * _probability(logits, token)
+                if p_tool < tool_threshold:
+                    break
         if token in backend.end_ids:
             break
         out.append(token)
@@ -256,7 +276,9 @@ def generate(
         prefill = time.perf_counter() - started
         started = time.perf_counter()
     decode = time.perf_counter() - started
-    unsure = p_call is not None and p_call < call_threshold
+    unsure = (p_call is not None and p_call < call_threshold) or (
+        p_tool is not None and p_tool < tool_threshold
+    )
     text = dumps([]) if declined is not None or unsure else backend.detokenize(out)
     return Generation(
         text,
@@ -269,11 +291,19 @@ def generate(
         declined,
         p_call,
         unsure,
+        p_tool,
         tuple(passes),
         grammar_s,
         drafted,
         kept,
     )
+
+
+def _probability(logits: np.ndarray, token: int) -> float:
+    """The probability of ``token`` under ``logits`` (masked ones are -inf)."""
+    scores = logits.astype(np.float64)
+    top = scores.max()
+    return float(np.exp(scores[token] - top) / np.exp(scores - top).sum())
 
 
 def _draft(backend: Backend, out: list[int], user: str, source: list[int], limit: int) -> list[int]:

@@ -272,6 +272,7 @@ class Engine:
                 call_threshold=0.0 if required else config.call_threshold,
                 user=user,
                 draft_tokens=config.draft_tokens,
+                tool_threshold=0.0 if required else config.tool_threshold,
             )
         except TooLong as exc:
             refused = Generation("", 0.0, 0.0, 0, 0, 0)

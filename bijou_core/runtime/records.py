@@ -25,6 +25,7 @@ def turn_record(
         "text": answer.text,
         "declined": gen.declined,
         "p_call": None if gen.p_call is None else round(gen.p_call, 4),
+        "p_tool": None if gen.p_tool is None else round(gen.p_tool, 4),
         "unsure": gen.unsure,
         "results": [
             {"call": o.call, "status": o.status, "result": o.result, "reason": o.reason} for o in outcomes

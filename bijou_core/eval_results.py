@@ -42,6 +42,7 @@ class EvalResults:
     constrained: bool | None = None
     decline: bool | None = None
     call_threshold: float | None = None
+    tool_threshold: float | None = None
     warnings: list[str] = field(default_factory=list)
     runs: list[Run]
 

@@ -476,13 +476,15 @@ def test_run_and_serve_build_one_engine_config_from_their_options(adapters_dir, 
         "--no-decline",
         "--call-threshold",
         "0.3",
+        "--tool-threshold",
+        "0.4",
         "--threads",
         "1",
     ]
     for command in (["run", *options, "--command", "x"], ["serve", *options]):
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 1 and "not loading a model here" in result.output
-    assert seen == [EngineConfig(decline=False, call_threshold=0.3, threads=1)] * 2
+    assert seen == [EngineConfig(decline=False, call_threshold=0.3, tool_threshold=0.4, threads=1)] * 2
 
 
 def test_run_answers_commands_swaps_devices_and_changes_their_state(adapters_dir, home_cli):

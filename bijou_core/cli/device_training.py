@@ -25,6 +25,7 @@ from .runtime_options import (
     speech_model_options,
     stt_vocabulary_option,
     swap_option,
+    tool_threshold_option,
 )
 
 
@@ -136,6 +137,7 @@ def train(
 @constrain_option
 @decline_option
 @call_threshold_option
+@tool_threshold_option
 @option(
     "--speech",
     is_flag=True,
@@ -178,6 +180,7 @@ def eval_device(
     constrain: bool,
     decline: bool,
     call_threshold: float,
+    tool_threshold: float,
     speech: bool,
     voices: tuple[str, ...],
     noises: tuple[str, ...],
@@ -205,7 +208,19 @@ def eval_device(
 
         base = llama_cpp_base({dev.name: adapter} if adapter else {}, base, DEFAULTS.quant, swap)
     results = evaluate_device(
-        dev, adapter, base, dataset, compare, limit, backend, constrain, decline, call_threshold, spoken, swap
+        dev,
+        adapter,
+        base,
+        dataset,
+        compare,
+        limit,
+        backend,
+        constrain,
+        decline,
+        call_threshold,
+        spoken,
+        swap,
+        tool_threshold=tool_threshold,
     )
     write_reports(results, output, markdown, chart)
     _print_summary(results)

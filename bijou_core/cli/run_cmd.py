@@ -266,7 +266,10 @@ def _show(record: dict[str, Any], before: dict[str, Any]) -> str:
     if record["declined"] is not None:
         wanted = f"  no call: the model was writing {record['declined']}, which the tools do not allow"
         lines.append(click.style(wanted, fg="yellow"))
-    if record["unsure"]:
+    if record["unsure"] and record["p_tool"] is not None:  # it was past the choice of a call
+        unsure = f"  no call: the model gave its tool only {record['p_tool']:.0%} (--tool-threshold)"
+        lines.append(click.style(unsure, fg="yellow"))
+    elif record["unsure"]:
         unsure = f"  no call: the model gave a call only {record['p_call']:.0%} (--call-threshold)"
         lines.append(click.style(unsure, fg="yellow"))
     if not record["valid"]:

@@ -13,7 +13,7 @@ import click
 from ..errors import BijouError
 from ..runtime.backends import BACKENDS
 from ..runtime.config import SWAPS, EngineConfig
-from ..runtime.decoding import CALL_THRESHOLD
+from ..runtime.decoding import CALL_THRESHOLD, TOOL_THRESHOLD
 from ..speech import BEAM_SIZE, VOCABULARY_PROMPT, WINDOW_S, SpeechModel, check_window
 
 backend_option = click.option(
@@ -47,6 +47,16 @@ call_threshold_option = click.option(
     show_default=True,
     help="With --constrain: answer no call unless the model gives a call at least this probability "
     "at its first choice between [] and a call (0: never overrule it).",
+)
+
+
+tool_threshold_option = click.option(
+    "--tool-threshold",
+    type=click.FloatRange(0, 1),
+    default=TOOL_THRESHOLD,
+    show_default=True,
+    help="With --constrain: answer no call unless the model gives the first call's tool at least this "
+    "probability among the tools (0: never overrule it).",
 )
 
 
@@ -98,7 +108,7 @@ swap_option = click.option(
 
 def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The options that set how the engine runs (backend, quant, threads, swap, constrain, decline,
-    call threshold), handed to ``func`` as one ``config: EngineConfig``."""
+    call and tool thresholds), handed to ``func`` as one ``config: EngineConfig``."""
     names = {f.name for f in fields(EngineConfig)}
 
     @functools.wraps(func)
@@ -107,7 +117,7 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
         return func(*args, config=EngineConfig(**settings), **kwargs)
 
     options = [backend_option, quant_option, threads_option, swap_option, constrain_option, decline_option]
-    for option in reversed([*options, call_threshold_option]):
+    for option in reversed([*options, call_threshold_option, tool_threshold_option]):
         with_config = option(with_config)
     return with_config
 

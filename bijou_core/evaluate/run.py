@@ -17,7 +17,7 @@ from ..manifest import read_manifest
 from ..models import DEFAULT_MODEL
 from ..noise import require_sox
 from ..runtime.config import EngineConfig
-from ..runtime.decoding import CALL_THRESHOLD
+from ..runtime.decoding import CALL_THRESHOLD, TOOL_THRESHOLD
 from ..runtime.engine import Engine
 from .metrics import score_example, summarize
 from .spoken import SpeechSetup, hear, heard_as, speech_summary
@@ -90,13 +90,14 @@ def evaluate_device(
     call_threshold: float = CALL_THRESHOLD,
     speech: SpeechSetup | None = None,
     swap: str = "lora",
+    tool_threshold: float = TOOL_THRESHOLD,
 ) -> EvalResults:
     """Evaluate ``device`` on its eval set (or ``dataset``): base, base+adapter, or both side by side,
     through the runtime engine (``backend``; calls constrained to the device's tools unless not
     ``constrain``, no call where the grammar masks the model's choice if ``decline``, nor where the
-    model gives a call less than ``call_threshold`` probability; llama.cpp's adapter ``swap``
-    strategy). With ``speech``, each run is followed by the same commands spoken in each voice (over
-    each noise) and recognized."""
+    model gives a call less than ``call_threshold`` probability or its first tool less than
+    ``tool_threshold``; llama.cpp's adapter ``swap`` strategy). With ``speech``, each run is
+    followed by the same commands spoken in each voice (over each noise) and recognized."""
     records = load_records(dataset, device.validator) if dataset else device.eval_set
     records = records[:limit] if limit else records
     if not records:
@@ -109,7 +110,12 @@ def evaluate_device(
     base_name = base or (manifest.trained_on.name if manifest else DEFAULT_MODEL)
     adapters = {device.name: adapter} if adapter else None
     config = EngineConfig(
-        backend=backend, swap=swap, constrain=constrain, decline=decline, call_threshold=call_threshold
+        backend=backend,
+        swap=swap,
+        constrain=constrain,
+        decline=decline,
+        call_threshold=call_threshold,
+        tool_threshold=tool_threshold,
     )
     engine = Engine.load(adapters, base_name, [device], config)
     recognizer = speech.stt.load() if speech else None
@@ -135,6 +141,7 @@ def evaluate_device(
         constrained=constrain,
         decline=constrain and decline,
         call_threshold=call_threshold if constrain else None,
+        tool_threshold=tool_threshold if constrain else None,
         warnings=engine.warnings,
         runs=runs,
     )

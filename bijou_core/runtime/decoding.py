@@ -51,8 +51,8 @@ MAX_NEW_TOKENS = 256  # an answer's budget: a few calls
 # answer to be a call (chosen on the blind dev sets: benchmarks/blind/levers.md).
 CALL_THRESHOLD = 0.6
 # The least probability of the first call's tool name, under the grammar, for the answer to be a
-# call (0: off; benchmarks/blind/levers.md, twentieth round).
-TOOL_THRESHOLD = 0.0
+# call (chosen on the blind dev sets: benchmarks/blind/levers.md, twentieth round).
+TOOL_THRESHOLD = 0.8
 # At most this many of the user's tokens are guessed ahead in one model call (0: no guessing).
 DRAFT_TOKENS = 8
 # After the user's words a string value copies, a guess of how the answer most often ends: the

@@ -60,6 +60,7 @@ def test_results_files_read_back_as_typed_results_unchanged():
         "constrained": True,
         "decline": True,
         "call_threshold": None,
+        "tool_threshold": 0.8,
         "warnings": ["adapters/lamp was trained on other tool definitions"],
         "runs": [
             {"name": "base+adapter", "adapter": "lamp", "prompt_format": {"style": "compact"}}

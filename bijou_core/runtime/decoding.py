@@ -300,10 +300,10 @@ def generate(
 
 
 def _probability(logits: np.ndarray, token: int) -> float:
-    """The probability of ``token`` under ``logits`` (masked ones are -inf)."""
-    scores = logits.astype(np.float64)
+    """The probability of ``token`` under ``logits`` (masked ones are -inf, and left out)."""
+    scores = logits[np.isfinite(logits)].astype(np.float64)
     top = scores.max()
-    return float(np.exp(scores[token] - top) / np.exp(scores - top).sum())
+    return float(np.exp(float(logits[token]) - top) / np.exp(scores - top).sum())
 
 
 def _draft(backend: Backend, out: list[int], user: str, source: list[int], limit: int) -> list[int]:
@@ -347,12 +347,16 @@ def _call_probability(
     text = backend.detokenize(out)
     if text not in ("", "["):
         return None, None
-    scores = logits.astype(np.float64)
+    allowed = np.flatnonzero(np.isfinite(logits))  # the grammar leaves a handful: the rest is 0
+    if not allowed.size:
+        return None, None
+    scores = logits[allowed].astype(np.float64)
     probs = np.exp(scores - scores.max())
     probs /= probs.sum()
-    tokens = np.argpartition(probs, -min(top, probs.size))[-top:]
+    best = np.argpartition(probs, -min(top, probs.size))[-top:]
+    probs, tokens = probs[best], allowed[best]
     empty = call = bare = 0.0
-    for p, token in zip(probs[tokens].tolist(), tokens.tolist(), strict=True):
+    for p, token in zip(probs.tolist(), tokens.tolist(), strict=True):
         after = text + backend.detokenize([token])
         if after.startswith("[]"):
             empty += p

@@ -182,16 +182,21 @@ def test_guessing_the_users_words_ahead_keeps_the_answer_and_saves_model_calls(e
     assert kept > 50 and calls[8] < 0.85 * calls[0]
 
 
-def test_a_value_the_tools_do_not_allow_gets_no_call_instead_of_a_forced_one(embedded_tokenizer_dir):
-    """The model writes "quiet", which is not a noise-control mode: with ``decline`` the answer is no
-    call and keeps what the model was writing; without it the grammar bends the text into a mode."""
+def airpods_prompt(tokenizer_dir, query: str):
+    """The embedded tokenizer, airpods-pro, its compact prompt format and grammar, and the prompt."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     device = load_registry().get("airpods-pro")
     fmt = PromptFormat.for_tokenizer(tokenizer, "compact", device.name)
     grammar = Vocabulary.from_hf(tokenizer, len(tokenizer)).grammar(device.tools)
-    prompt = fmt.prompt(tokenizer, device.tools, "make it quiet")
+    return tokenizer, device, fmt, grammar, fmt.prompt(tokenizer, device.tools, query)
+
+
+def test_a_value_the_tools_do_not_allow_gets_no_call_instead_of_a_forced_one(embedded_tokenizer_dir):
+    """The model writes "quiet", which is not a noise-control mode: with ``decline`` the answer is no
+    call and keeps what the model was writing; without it the grammar bends the text into a mode."""
+    tokenizer, device, fmt, grammar, prompt = airpods_prompt(embedded_tokenizer_dir, "make it quiet")
     wanted = '[{"name": "set_noise_control", "arguments": {"mode": "quiet"}}]'
     model = ScriptedModel(tokenizer, wanted)
     model.prompt_len = len(model.tokenize(prompt))
@@ -209,13 +214,7 @@ def test_a_call_the_model_is_unsure_of_becomes_no_call_below_the_threshold(embed
     the probability."""
     import math
 
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
-    device = load_registry().get("airpods-pro")
-    fmt = PromptFormat.for_tokenizer(tokenizer, "compact", device.name)
-    grammar = Vocabulary.from_hf(tokenizer, len(tokenizer)).grammar(device.tools)
-    prompt = fmt.prompt(tokenizer, device.tools, "louder i guess")
+    tokenizer, device, fmt, grammar, prompt = airpods_prompt(embedded_tokenizer_dir, "louder i guess")
     answer = '[{"name": "adjust_volume", "arguments": {"direction": "up"}}]'
 
     class Unsure(ScriptedModel):
@@ -243,15 +242,9 @@ def test_a_call_whose_tool_the_model_is_unsure_of_becomes_no_call_below_the_tool
     threshold of 0.7 answers no call, 0.6 the call; both keep the probability."""
     import math
 
-    from transformers import AutoTokenizer
-
     from bijou_core.runtime.decoding import NAME_OPEN
 
-    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
-    device = load_registry().get("airpods-pro")
-    fmt = PromptFormat.for_tokenizer(tokenizer, "compact", device.name)
-    grammar = Vocabulary.from_hf(tokenizer, len(tokenizer)).grammar(device.tools)
-    prompt = fmt.prompt(tokenizer, device.tools, "louder i guess")
+    tokenizer, device, fmt, grammar, prompt = airpods_prompt(embedded_tokenizer_dir, "louder i guess")
     answer = '[{"name": "adjust_volume", "arguments": {"direction": "up"}}]'
     assert answer.startswith(NAME_OPEN)
 

@@ -40,23 +40,22 @@ decline_option = click.option(
     "writing something the tools do not allow) instead of the allowed call it would force.",
 )
 
-call_threshold_option = click.option(
-    "--call-threshold",
-    type=click.FloatRange(0, 1),
-    default=CALL_THRESHOLD,
-    show_default=True,
-    help="With --constrain: answer no call unless the model gives a call at least this probability "
-    "at its first choice between [] and a call (0: never overrule it).",
+
+def _threshold_option(name: str, default: float, what: str) -> Callable:
+    return click.option(
+        f"--{name}-threshold",
+        type=click.FloatRange(0, 1),
+        default=default,
+        show_default=True,
+        help=f"With --constrain: answer no call unless the model gives {what} (0: never overrule it).",
+    )
+
+
+call_threshold_option = _threshold_option(
+    "call", CALL_THRESHOLD, "a call at least this probability at its first choice between [] and a call"
 )
-
-
-tool_threshold_option = click.option(
-    "--tool-threshold",
-    type=click.FloatRange(0, 1),
-    default=TOOL_THRESHOLD,
-    show_default=True,
-    help="With --constrain: answer no call unless the model gives the first call's tool at least this "
-    "probability among the tools (0: never overrule it).",
+tool_threshold_option = _threshold_option(
+    "tool", TOOL_THRESHOLD, "the first call's tool at least this probability among the tools"
 )
 
 

@@ -203,7 +203,7 @@ def generate(
     prefill = None
     declined = None
     p_call = p_tool = None
-    naming = False  # the model is choosing the first call's tool name
+    naming = named = False  # the model is choosing the first call's tool name; it is past it
     opened = None  # the masses of the first choice, while it waits on the token after a bare "["
     while True:
         if matcher is not None:
@@ -256,9 +256,10 @@ def generate(
                 if p_call is not None and p_call < call_threshold:
                     break
         token = int(np.argmax(logits))
-        if p_call is not None and (naming or p_tool is None):
+        if p_call is not None and not named:
             text = backend.detokenize(out)
             naming = text.startswith(NAME_OPEN) and '"' not in text[len(NAME_OPEN) :]
+            named = len(text) > len(NAME_OPEN) and not naming  # a name written (or forced), or no call
             if naming:
                 p_tool = (1.0 if p_tool is None else p_tool) * _probability(logits, token)
                 if p_tool < tool_threshold:

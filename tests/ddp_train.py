@@ -56,6 +56,8 @@ def main(model_dir: str, out: str) -> None:
         "lora": lora_digest(peft_model),
     }
     Path(out, f"rank{rank}.json").write_text(json.dumps(report))
+    if torch.distributed.is_initialized():  # else gloo's threads may abort the exit (SIGABRT)
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

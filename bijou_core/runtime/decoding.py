@@ -203,7 +203,7 @@ def generate(
     prefill = None
     declined = None
     p_call = p_tool = None
-    naming = named = False  # the model is choosing the first call's tool name; it is past it
+    named = False  # the first call's tool name is written (or forced), or there is no call
     opened = None  # the masses of the first choice, while it waits on the token after a bare "["
     while True:
         if matcher is not None:
@@ -259,7 +259,7 @@ def generate(
         if p_call is not None and not named:
             text = backend.detokenize(out)
             naming = text.startswith(NAME_OPEN) and '"' not in text[len(NAME_OPEN) :]
-            named = len(text) > len(NAME_OPEN) and not naming  # a name written (or forced), or no call
+            named = len(text) > len(NAME_OPEN) and not naming
             if naming:
                 p_tool = (1.0 if p_tool is None else p_tool) * _probability(logits, token)
                 if p_tool < tool_threshold:
@@ -300,11 +300,21 @@ def generate(
     )
 
 
+def _allowed(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The tokens the grammar allows (finite scores: a handful, the rest have probability 0), in
+    increasing order, and their probabilities."""
+    tokens = np.flatnonzero(np.isfinite(logits))
+    if not tokens.size:
+        return tokens, np.zeros(0)
+    scores = logits[tokens].astype(np.float64)
+    probs = np.exp(scores - scores.max())
+    return tokens, probs / probs.sum()
+
+
 def _probability(logits: np.ndarray, token: int) -> float:
-    """The probability of ``token`` under ``logits`` (masked ones are -inf, and left out)."""
-    scores = logits[np.isfinite(logits)].astype(np.float64)
-    top = scores.max()
-    return float(np.exp(float(logits[token]) - top) / np.exp(scores - top).sum())
+    """The probability of ``token``, one the grammar allows, under ``logits``."""
+    tokens, probs = _allowed(logits)
+    return float(probs[np.searchsorted(tokens, token)])
 
 
 def _draft(backend: Backend, out: list[int], user: str, source: list[int], limit: int) -> list[int]:
@@ -348,12 +358,9 @@ def _call_probability(
     text = backend.detokenize(out)
     if text not in ("", "["):
         return None, None
-    allowed = np.flatnonzero(np.isfinite(logits))  # the grammar leaves a handful: the rest is 0
+    allowed, probs = _allowed(logits)
     if not allowed.size:
         return None, None
-    scores = logits[allowed].astype(np.float64)
-    probs = np.exp(scores - scores.max())
-    probs /= probs.sum()
     best = np.argpartition(probs, -min(top, probs.size))[-top:]
     probs, tokens = probs[best], allowed[best]
     empty = call = bare = 0.0

@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--thresholds", default="0,0.5,0.6,0.7,0.8,0.9,0.95,0.98")
     parser.add_argument("--tool-thresholds", default="0")
     args = parser.parse_args()
+    for file in args.files:
+        if not file.is_file():
+            parser.error(f"{file}: no such scored run (a score.py results file)")
     floats = [[float(t) for t in values.split(",")] for values in (args.thresholds, args.tool_thresholds)]
     print("\n".join(table(args.files, *floats)))
 

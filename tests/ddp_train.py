@@ -16,7 +16,7 @@ import toy_plugin  # noqa: E402
 
 from bijou_core.data.synth import TemplateSet  # noqa: E402
 from bijou_core.prompt import PromptFormat  # noqa: E402
-from bijou_core.train.sft import TrainSettings, load_base, train_lora  # noqa: E402
+from bijou_core.train.sft import TrainSettings, end_distributed, load_base, train_lora  # noqa: E402
 
 
 def lora_digest(model) -> str:
@@ -56,8 +56,7 @@ def main(model_dir: str, out: str) -> None:
         "lora": lora_digest(peft_model),
     }
     Path(out, f"rank{rank}.json").write_text(json.dumps(report))
-    if torch.distributed.is_initialized():  # else gloo's threads may abort the exit (SIGABRT)
-        torch.distributed.destroy_process_group()
+    end_distributed()  # as bijou's train commands do
 
 
 if __name__ == "__main__":

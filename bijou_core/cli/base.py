@@ -98,10 +98,11 @@ def train(
 ) -> None:
     """Fine-tune the base model on prepared function-calling data (LoRA, merged into OUTPUT_DIR/final)."""
     from ..train.base import train_base
-    from ..train.sft import is_main_process
+    from ..train.sft import end_distributed, is_main_process
 
     settings = settings_from(model_name, output_dir, options)
     result, manifest, final = train_base(settings, data_path, max_samples)
+    end_distributed()
     if not is_main_process():
         return
     click.echo(

@@ -90,13 +90,14 @@ def train(
     from ..evaluate.run import evaluate_device
     from ..manifest import write_manifest
     from ..train.device import train_device
-    from ..train.sft import is_main_process
+    from ..train.sft import end_distributed, is_main_process
 
     dev = _registry(ctx).get(device)
     output_dir = output_dir or Path("adapters") / dev.name
     mix = {name: options.pop(name) for name in MIX}
     settings = settings_from(base, output_dir, options)
     result, manifest = train_device(dev, settings, data_path, num_examples, prompt_style, mix)
+    end_distributed()
     if not is_main_process():
         return
     click.echo(

@@ -161,6 +161,15 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def end_distributed() -> None:
+    """Leave a multi-process run's process group once training is over (a no-op otherwise): exiting
+    with it open lets gloo's threads abort the process (SIGABRT) after the work is done."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def load_base(model_name: str, load_in_4bit: bool = False, bf16_weights: bool = False):
     """Tokenizer and model for training; 4-bit loading is a GPU option with a clear refusal on CPU.
 

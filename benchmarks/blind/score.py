@@ -79,7 +79,7 @@ def cells(device: str, split: dict[str, list[dict[str, Any]]]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sets", nargs="+", metavar="LABEL=ADAPTERS_DIR")
-    parser.add_argument("--set", choices=("dev", "test", "test2", "test3", "test4"), required=True)
+    parser.add_argument("--set", choices=("dev", "dev2", "test", "test2", "test3", "test4"), required=True)
     parser.add_argument("--device", action="append", choices=DEVICES)
     parser.add_argument("--results", type=Path, default=None, help="Default: benchmarks/blind/SET-results.")
     parser.add_argument("--markdown", type=Path, default=None)

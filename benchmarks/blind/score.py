@@ -28,6 +28,8 @@ from bijou_core.files import atomic_writer, write_json
 
 HERE = Path(__file__).resolve().parent
 DEVICES = ("airpods-pro", "omi", "rayban-stories")
+# The blind sets: the folders here holding a device's commands (dev, dev2, test, test2, ...).
+SETS = tuple(sorted(p.name for p in HERE.iterdir() if any((p / f"{d}.jsonl").is_file() for d in DEVICES)))
 PARTS = ("commands", "speech", "smalltalk", "smalltalk-speech")
 SUFFIX = {
     "commands": "",
@@ -79,7 +81,7 @@ def cells(device: str, split: dict[str, list[dict[str, Any]]]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sets", nargs="+", metavar="LABEL=ADAPTERS_DIR")
-    parser.add_argument("--set", choices=("dev", "dev2", "test", "test2", "test3", "test4"), required=True)
+    parser.add_argument("--set", choices=SETS, required=True)
     parser.add_argument("--device", action="append", choices=DEVICES)
     parser.add_argument("--results", type=Path, default=None, help="Default: benchmarks/blind/SET-results.")
     parser.add_argument("--markdown", type=Path, default=None)

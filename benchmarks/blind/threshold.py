@@ -34,10 +34,23 @@ def at_threshold(example: dict[str, Any], threshold: float, tool_threshold: floa
     return {**example, "predicted": [], "function_match": right, "exact_match": right}
 
 
+def read_run(file: Path) -> dict[str, Any]:
+    """One score.py results file; a missing or malformed one is a one-line error naming it."""
+    if not file.is_file():
+        raise SystemExit(f"{file}: no such scored run (a score.py results file)")
+    try:
+        run = json.loads(file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SystemExit(f"{file}: not a score.py results file ({err})") from None
+    missing = [part for part in PARTS if not isinstance(run, dict) or part not in run]
+    if missing:
+        raise SystemExit(f"{file}: not a score.py results file (no {missing[0]!r} part)")
+    return run
+
+
 def table(
-    files: list[Path], thresholds: list[float], tool_thresholds: tuple[float, ...] = (0.0,)
+    runs: list[dict[str, Any]], thresholds: list[float], tool_thresholds: tuple[float, ...] = (0.0,)
 ) -> list[str]:
-    runs = [json.loads(f.read_text()) for f in files]
     lines = [
         "| threshold | tool threshold | commands f / e / irr | speech f / e / irr | small talk [] % "
         "| small talk, speech [] % |",
@@ -63,11 +76,9 @@ def main() -> None:
     parser.add_argument("--thresholds", default="0,0.5,0.6,0.7,0.8,0.9,0.95,0.98")
     parser.add_argument("--tool-thresholds", default="0")
     args = parser.parse_args()
-    for file in args.files:
-        if not file.is_file():
-            parser.error(f"{file}: no such scored run (a score.py results file)")
+    runs = [read_run(file) for file in args.files]
     floats = [[float(t) for t in values.split(",")] for values in (args.thresholds, args.tool_thresholds)]
-    print("\n".join(table(args.files, *floats)))
+    print("\n".join(table(runs, *floats)))
 
 
 if __name__ == "__main__":

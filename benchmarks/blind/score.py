@@ -30,13 +30,14 @@ HERE = Path(__file__).resolve().parent
 DEVICES = ("airpods-pro", "omi", "rayban-stories")
 # The blind sets: the folders here holding a device's commands (dev, dev2, test, test2, ...).
 SETS = tuple(sorted(p.name for p in HERE.iterdir() if any((p / f"{d}.jsonl").is_file() for d in DEVICES)))
-PARTS = ("commands", "speech", "smalltalk", "smalltalk-speech")
+# A set's four parts and the file suffix of each (DEVICE-speech.jsonl, ...).
 SUFFIX = {
     "commands": "",
     "speech": "-speech",
     "smalltalk": "-smalltalk",
     "smalltalk-speech": "-smalltalk-speech",
 }
+PARTS = tuple(SUFFIX)
 
 
 def part_files(folder: Path, device: str) -> dict[str, Path]:

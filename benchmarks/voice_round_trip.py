@@ -56,11 +56,12 @@ def label_holds(said: str, heard: str, answers: list[dict[str, Any]], enums: set
         return False
     if ref == hyp:
         return True
-    if jiwer.wer(ref, hyp) > MAX_WER:
+    aligned = jiwer.process_words(ref, hyp)
+    if aligned.wer > MAX_WER:
         return False
     ref_words, hyp_words = ref.split(), hyp.split()
     changed: set[str] = set()
-    for chunk in jiwer.process_words(ref, hyp).alignments[0]:
+    for chunk in aligned.alignments[0]:
         if chunk.type != "equal":
             changed.update(ref_words[chunk.ref_start_idx : chunk.ref_end_idx])
             changed.update(hyp_words[chunk.hyp_start_idx : chunk.hyp_end_idx])
@@ -82,7 +83,10 @@ def main() -> None:
     parser.add_argument("--share", type=float, default=0.25)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    device = load_registry().get(args.device)
+    try:
+        device = load_registry().get(args.device)
+    except BijouError as exc:
+        raise SystemExit(f"error: {exc}") from None
     records = template_set(device).generate(DEFAULT_EXAMPLES, seed=args.seed, **MIX)
     rng = random.Random(1000 + args.seed)
     # a record's pick and its voice drawn in turn: the same records and voices for the same seed

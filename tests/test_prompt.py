@@ -92,6 +92,8 @@ def test_spoken_numbers_reach_the_model_as_digits_in_prompts_and_answers():
     prompt = fmt.prompt(None, None, "brightness seventy five and a twenty second fade")
     assert "brightness 75 and a 20 second fade" in prompt
     assert "turn it up two notches" in fmt.prompt(None, None, "turn it up two notches")
+    # a recognizer groups the digits of a code: the model reads the number it was trained on
+    assert "my locker code is 4312, 1,2,3" in fmt.prompt(None, None, "my locker code is 4,312, 1,2,3")
     answer = fmt.answer([{"name": "remind", "arguments": {"what": "buy twenty five apples", "n": 3}}])
     assert parse(answer).calls == [{"name": "remind", "arguments": {"what": "buy 25 apples", "n": 3}}]
 

@@ -101,7 +101,7 @@ def test_train_resume_and_evaluate_a_device_adapter(lamp_cli, tiny_model_dir, tm
         "seed": 0,
         "templates": "<lamp templates>",
         "no_tool_share": 0.25,
-        "small_talk_share": 0.15,
+        "small_talk_share": 0.2,
         "multi_share": 0.1,
         "speech_share": 0.25,
     }
@@ -185,7 +185,7 @@ def test_config_file_sets_options(lamp_cli, monkeypatch, tmp_path):
     assert seen["settings"].group_by_length is True and seen["settings"].pack_batches is False
     assert seen["mix"] == {
         "no_tool_share": 0.2,
-        "small_talk_share": 0.15,
+        "small_talk_share": 0.2,
         "multi_share": 0.1,
         "speech_share": 0.25,
     }
@@ -195,7 +195,7 @@ def test_config_file_sets_options(lamp_cli, monkeypatch, tmp_path):
     assert seen["settings"].pack_batches is True and seen["num_examples"] == 3960
     assert seen["mix"] == {
         "no_tool_share": 0.25,
-        "small_talk_share": 0.15,
+        "small_talk_share": 0.2,
         "multi_share": 0.1,
         "speech_share": 0.25,
     }
@@ -227,11 +227,11 @@ def test_embedding_noise_and_lora_dropout_take_effect_and_are_recorded(lamp_cli,
 
 def test_synthesized_data_records_its_mix_even_when_left_to_the_defaults(lamp):
     records, data = device_examples(lamp, None, 100, seed=0)
-    assert data["no_tool_share"] == 0.25 and data["small_talk_share"] == 0.15 and data["multi_share"] == 0.1
-    assert sum(r["answers"] == [] for r in records) == 40
+    assert data["no_tool_share"] == 0.25 and data["small_talk_share"] == 0.2 and data["multi_share"] == 0.1
+    assert sum(r["answers"] == [] for r in records) == 45
     records, data = device_examples(lamp, None, 100, seed=0, mix={"no_tool_share": 0.1})
-    assert data["no_tool_share"] == 0.1 and data["small_talk_share"] == 0.15 and data["speech_share"] == 0.25
-    assert sum(r["answers"] == [] for r in records) == 25
+    assert data["no_tool_share"] == 0.1 and data["small_talk_share"] == 0.2 and data["speech_share"] == 0.25
+    assert sum(r["answers"] == [] for r in records) == 30
 
 
 def test_four_bit_refused_on_cpu(lamp_cli, tiny_model_dir, tmp_path):

@@ -43,6 +43,7 @@ class EvalResults:
     decline: bool | None = None
     call_threshold: float | None = None
     tool_threshold: float | None = None
+    copy_text: str | None = None
     warnings: list[str] = field(default_factory=list)
     runs: list[Run]
 

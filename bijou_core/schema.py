@@ -176,27 +176,51 @@ class CallValidator:
         return not self.check_calls(calls)
 
 
-def _bounded(schema: Any) -> Any:
+def free_text(schema: Any) -> bool:
+    """Whether ``schema`` is a string of free text (a message, a search): no enum, const, pattern or
+    format says what it holds."""
+    return (
+        isinstance(schema, dict)
+        and schema.get("type") == "string"
+        and not {"enum", "const", "pattern", "format"} & set(schema)
+    )
+
+
+def has_free_text(schema: Any) -> bool:
+    """Whether ``schema`` (a tool list, a tool, a parameter schema) has a free-text string in it."""
+    if free_text(schema):
+        return True
+    children = schema.values() if isinstance(schema, dict) else schema if isinstance(schema, list) else ()
+    return any(has_free_text(child) for child in children)
+
+
+def _bounded(schema: Any, text_pattern: str | None = None) -> Any:
     """``schema`` with every open-ended string bounded, so an answer always ends within its budget,
-    and every object closed (no argument beyond those a tool lists, unless it says otherwise)."""
+    every object closed (no argument beyond those a tool lists, unless it says otherwise), and with
+    ``text_pattern``, every free-text string held to that regex."""
     if isinstance(schema, list):
-        return [_bounded(item) for item in schema]
+        return [_bounded(item, text_pattern) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    bounded = {key: _bounded(value) for key, value in schema.items()}
+    bounded = {key: _bounded(value, text_pattern) for key, value in schema.items()}
     if schema.get("type") == "string" and not {"enum", "const", "maxLength"} & set(schema):
         bounded["maxLength"] = MAX_TEXT
+    if text_pattern and free_text(schema):
+        bounded["pattern"] = text_pattern
     if schema.get("type") == "object" and "additionalProperties" not in schema:
         bounded["additionalProperties"] = False
     return bounded
 
 
 def calls_schema(
-    tools: list[dict[str, Any]], min_calls: int = 0, max_calls: int = MAX_CALLS
+    tools: list[dict[str, Any]],
+    min_calls: int = 0,
+    max_calls: int = MAX_CALLS,
+    text_pattern: str | None = None,
 ) -> dict[str, Any]:
     """The JSON Schema of a list of calls to ``tools`` (an empty list included unless ``min_calls``):
     at most ``max_calls`` calls, string arguments of at most ``MAX_TEXT`` characters unless a tool
-    says."""
+    says, free-text strings matching ``text_pattern`` where it is given."""
     if not tools or not max_calls:
         return {"type": "array", "maxItems": 0}
     bounds = {"minItems": min_calls, "maxItems": max_calls} if min_calls else {"maxItems": max_calls}
@@ -209,7 +233,7 @@ def calls_schema(
                     "type": "object",
                     "properties": {
                         "name": {"const": tool["name"]},
-                        "arguments": _bounded(tool["parameters"]),
+                        "arguments": _bounded(tool["parameters"], text_pattern),
                     },
                     "required": ["name", "arguments"],
                     "additionalProperties": False,

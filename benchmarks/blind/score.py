@@ -1,11 +1,12 @@
 """Score adapters on the blind command sets (see benchmarks/blind/README.md).
 
     python benchmarks/blind/score.py --set dev LABEL=ADAPTERS_DIR [LABEL=ADAPTERS_DIR ...]
-        [--device DEVICE ...] [--results DIR]
+        [--device DEVICE ...] [--results DIR] [--eval-args "--copy-text mask"]
 
 For each device and each adapter set, one ``bijou devices eval DEVICE --adapter DIR --dataset``
-run (transformers backend, constrained, decline on: the defaults) scores the four parts of the
-set together: the commands, their speech-transcript variant, the small talk and its variant.
+run (transformers backend, constrained, decline on: the defaults, or as ``--eval-args`` says)
+scores the four parts of the set together: the commands, their speech-transcript variant, the
+small talk and its variant.
 Writes ``RESULTS_DIR/DEVICE-LABEL.json`` (every example of every part) and prints a Markdown table;
 ``--markdown FILE`` also writes it.
 """
@@ -44,14 +45,16 @@ def part_files(folder: Path, device: str) -> dict[str, Path]:
     return {part: folder / f"{device}{SUFFIX[part]}.jsonl" for part in PARTS}
 
 
-def evaluate(device: str, adapter: Path, files: dict[str, Path]) -> dict[str, list[dict[str, Any]]]:
+def evaluate(
+    device: str, adapter: Path, files: dict[str, Path], options: list[str]
+) -> dict[str, list[dict[str, Any]]]:
     """Every example of one eval run over the four parts, split back by part."""
     lines = {part: [ln for ln in path.read_text().splitlines() if ln.strip()] for part, path in files.items()}
     with tempfile.TemporaryDirectory() as tmp:
         dataset, out = Path(tmp) / "all.jsonl", Path(tmp) / "run.json"
         dataset.write_text("".join(ln + "\n" for part in PARTS for ln in lines[part]))
         command = [sys.executable, "-m", "bijou_core.cli", "devices", "eval", device]
-        command += ["--adapter", str(adapter), "--dataset", str(dataset), "--output", str(out)]
+        command += ["--adapter", str(adapter), "--dataset", str(dataset), "--output", str(out), *options]
         done = subprocess.run(command, stdout=subprocess.DEVNULL)
         if done.returncode:
             raise SystemExit(done.returncode)  # bijou has said why, in one line
@@ -86,6 +89,9 @@ def main() -> None:
     parser.add_argument("--device", action="append", choices=DEVICES)
     parser.add_argument("--results", type=Path, default=None, help="Default: benchmarks/blind/SET-results.")
     parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument(
+        "--eval-args", default="", help="More options of bijou devices eval, for every run (quoted)."
+    )
     args = parser.parse_args()
     folder = HERE / args.set
     results = args.results or HERE / f"{args.set}-results"
@@ -107,7 +113,7 @@ def main() -> None:
     for device in devices:
         files = part_files(folder, device)
         for label, adapters in sets:
-            split = evaluate(device, adapters / device, files)
+            split = evaluate(device, adapters / device, files, shlex.split(args.eval_args))
             write_json(
                 results / f"{device}-{label}.json", {"device": device, "adapters": str(adapters), **split}
             )

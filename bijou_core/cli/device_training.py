@@ -13,20 +13,12 @@ from ..evaluate.spoken import DEFAULT_VOICES, SpeechSetup
 from ..models import DEFAULT_MODEL
 from ..noise import Noise
 from ..prompt import STYLES
+from ..runtime.config import EngineConfig
 from ..speech import SpeechModel
 from ..train.device import DEFAULT_EXAMPLES, DEFAULT_LORA_R, MIX
 from .devices import _registry, devices
 from .options import config_option, mix_options, option, settings_from, training_options
-from .runtime_options import (
-    backend_option,
-    call_threshold_option,
-    constrain_option,
-    decline_option,
-    speech_model_options,
-    stt_vocabulary_option,
-    swap_option,
-    tool_threshold_option,
-)
+from .runtime_options import engine_options, speech_model_options, stt_vocabulary_option
 
 
 def _print_summary(results: EvalResults) -> None:
@@ -133,12 +125,7 @@ def train(
 )
 @option("--compare", is_flag=True, help="Run the base and base+adapter side by side.")
 @option("--limit", type=click.IntRange(1), default=None, help="Only the first N commands.")
-@backend_option
-@swap_option
-@constrain_option
-@decline_option
-@call_threshold_option
-@tool_threshold_option
+@engine_options
 @option(
     "--speech",
     is_flag=True,
@@ -176,12 +163,7 @@ def eval_device(
     dataset: Path | None,
     compare: bool,
     limit: int | None,
-    backend: str,
-    swap: str,
-    constrain: bool,
-    decline: bool,
-    call_threshold: float,
-    tool_threshold: float,
+    config: EngineConfig,
     speech: bool,
     voices: tuple[str, ...],
     noises: tuple[str, ...],
@@ -203,25 +185,10 @@ def eval_device(
         raise click.UsageError("--noise needs --speech")
     heard_over = tuple(dict.fromkeys(None if spec == "none" else Noise.parse(spec) for spec in noises))
     spoken = SpeechSetup(voices, heard_over, stt, stt_vocabulary) if speech else None
-    if backend == "llama.cpp":  # its GGUF files, converted once (a full install)
+    if config.backend == "llama.cpp":  # its GGUF files, converted once (a full install)
         from ..export.prepare import llama_cpp_base
-        from ..runtime.config import DEFAULTS
 
-        base = llama_cpp_base({dev.name: adapter} if adapter else {}, base, DEFAULTS.quant, swap)
-    results = evaluate_device(
-        dev,
-        adapter,
-        base,
-        dataset,
-        compare,
-        limit,
-        backend,
-        constrain,
-        decline,
-        call_threshold,
-        spoken,
-        swap,
-        tool_threshold=tool_threshold,
-    )
+        base = llama_cpp_base({dev.name: adapter} if adapter else {}, base, config.quant, config.swap)
+    results = evaluate_device(dev, adapter, base, dataset, compare, limit, config, spoken)
     write_reports(results, output, markdown, chart)
     _print_summary(results)

@@ -12,7 +12,7 @@ import click
 
 from ..errors import BijouError
 from ..runtime.backends import BACKENDS
-from ..runtime.config import SWAPS, EngineConfig
+from ..runtime.config import COPY_TEXT, SWAPS, EngineConfig
 from ..runtime.decoding import CALL_THRESHOLD, TOOL_THRESHOLD
 from ..speech import BEAM_SIZE, VOCABULARY_PROMPT, WINDOW_S, SpeechModel, check_window
 
@@ -38,6 +38,16 @@ decline_option = click.option(
     show_default=True,
     help="With --constrain: answer no call when the grammar masks the model's own choice (it was "
     "writing something the tools do not allow) instead of the allowed call it would force.",
+)
+
+copy_text_option = click.option(
+    "--copy-text",
+    type=click.Choice(COPY_TEXT),
+    default="off",
+    show_default=True,
+    help="With --constrain: free-text arguments (a message, a search, a name) may use only the "
+    "command's words; mask takes the model's best such word, decline answers no call when the model "
+    "reaches for a word from elsewhere.",
 )
 
 
@@ -107,7 +117,7 @@ swap_option = click.option(
 
 def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The options that set how the engine runs (backend, quant, threads, swap, constrain, decline,
-    call and tool thresholds), handed to ``func`` as one ``config: EngineConfig``."""
+    call and tool thresholds, copied text), handed to ``func`` as one ``config: EngineConfig``."""
     names = {f.name for f in fields(EngineConfig)}
 
     @functools.wraps(func)
@@ -116,7 +126,8 @@ def engine_options(func: Callable[..., Any]) -> Callable[..., Any]:
         return func(*args, config=EngineConfig(**settings), **kwargs)
 
     options = [backend_option, quant_option, threads_option, swap_option, constrain_option, decline_option]
-    for option in reversed([*options, call_threshold_option, tool_threshold_option]):
+    options += [call_threshold_option, tool_threshold_option, copy_text_option]
+    for option in reversed(options):
         with_config = option(with_config)
     return with_config
 

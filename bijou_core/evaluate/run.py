@@ -16,8 +16,7 @@ from ..eval_results import EvalResults, Run
 from ..manifest import read_manifest
 from ..models import DEFAULT_MODEL
 from ..noise import require_sox
-from ..runtime.config import EngineConfig
-from ..runtime.decoding import CALL_THRESHOLD, TOOL_THRESHOLD
+from ..runtime.config import DEFAULTS, EngineConfig
 from ..runtime.engine import Engine
 from .metrics import score_example, summarize
 from .spoken import SpeechSetup, hear, heard_as, speech_summary
@@ -84,20 +83,13 @@ def evaluate_device(
     dataset: Path | None = None,
     compare: bool = False,
     limit: int | None = None,
-    backend: str = "transformers",
-    constrain: bool = True,
-    decline: bool = True,
-    call_threshold: float = CALL_THRESHOLD,
+    config: EngineConfig = DEFAULTS,
     speech: SpeechSetup | None = None,
-    swap: str = "lora",
-    tool_threshold: float = TOOL_THRESHOLD,
 ) -> EvalResults:
     """Evaluate ``device`` on its eval set (or ``dataset``): base, base+adapter, or both side by side,
-    through the runtime engine (``backend``; calls constrained to the device's tools unless not
-    ``constrain``, no call where the grammar masks the model's choice if ``decline``, nor where the
-    model gives a call less than ``call_threshold`` probability or its first tool less than
-    ``tool_threshold``; llama.cpp's adapter ``swap`` strategy). With ``speech``, each run is
-    followed by the same commands spoken in each voice (over each noise) and recognized."""
+    through the runtime engine as ``config`` sets it up (backend, constrained decoding, declining,
+    thresholds, copied text). With ``speech``, each run is followed by the same commands spoken in
+    each voice (over each noise) and recognized."""
     records = load_records(dataset, device.validator) if dataset else device.eval_set
     records = records[:limit] if limit else records
     if not records:
@@ -109,14 +101,6 @@ def evaluate_device(
         raise BijouError(f"{adapter} is an adapter for {manifest.device!r}, not {device.name!r}")
     base_name = base or (manifest.trained_on.name if manifest else DEFAULT_MODEL)
     adapters = {device.name: adapter} if adapter else None
-    config = EngineConfig(
-        backend=backend,
-        swap=swap,
-        constrain=constrain,
-        decline=decline,
-        call_threshold=call_threshold,
-        tool_threshold=tool_threshold,
-    )
     engine = Engine.load(adapters, base_name, [device], config)
     recognizer = speech.stt.load() if speech else None
     if recognizer:
@@ -137,11 +121,12 @@ def evaluate_device(
         dataset=str(dataset) if dataset else f"{device.name} eval set",
         base_model=base_name,
         adapter=str(adapter) if adapter else None,
-        backend=backend,
-        constrained=constrain,
-        decline=constrain and decline,
-        call_threshold=call_threshold if constrain else None,
-        tool_threshold=tool_threshold if constrain else None,
+        backend=config.backend,
+        constrained=config.constrain,
+        decline=config.constrain and config.decline,
+        call_threshold=config.call_threshold if config.constrain else None,
+        tool_threshold=config.tool_threshold if config.constrain else None,
+        copy_text=config.copy_text if config.constrain else None,
         warnings=engine.warnings,
         runs=runs,
     )

@@ -11,6 +11,9 @@ from .backends import BACKENDS
 from .decoding import CALL_THRESHOLD, DRAFT_TOKENS, TOOL_THRESHOLD
 
 SWAPS = ("lora", "merged")  # llama.cpp: LoRAs applied at run time, or one merged model per adapter
+# Free-text arguments: as the model writes them (off), made only of the command's words (mask), or
+# the same with a word from elsewhere turning the answer into no call (decline).
+COPY_TEXT = ("off", "mask", "decline")
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class EngineConfig:
     call_threshold: float = CALL_THRESHOLD  # with constrain: no call when the model is less sure
     tool_threshold: float = TOOL_THRESHOLD  # with constrain: no call when less sure of the first tool
     draft_tokens: int = DRAFT_TOKENS  # the user's tokens guessed ahead per model call (0: none)
+    copy_text: str = "off"  # with constrain: free-text arguments made of the command's words
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -35,6 +39,10 @@ class EngineConfig:
         if self.swap == "merged" and self.backend != "llama.cpp":
             raise BijouError(
                 "swap strategy 'merged' needs the llama.cpp backend (transformers swaps PEFT adapters)"
+            )
+        if self.copy_text not in COPY_TEXT:
+            raise BijouError(
+                f"unknown copy-text mode {self.copy_text!r} (expected one of {', '.join(COPY_TEXT)})"
             )
         for name in ("call", "tool"):
             value = getattr(self, f"{name}_threshold")

@@ -248,7 +248,7 @@ def generate(
             tick = time.perf_counter()
             matcher.mask(logits)
             grammar_s += time.perf_counter() - tick
-            if decline and not np.isfinite(logits[wanted]):
+            if decline and not np.isfinite(logits[wanted]) and matcher.rules_out(wanted):
                 declined = backend.detokenize([*out, wanted])
                 break
             if p_call is None:

@@ -20,10 +20,11 @@ from ..errors import BijouError
 from ..manifest import Manifest, read_manifest
 from ..models import DEFAULT_MODEL
 from ..prompt import TURNS, PromptFormat
+from ..schema import has_free_text
 from .backends import BACKENDS, ModelBackend, adapter_file
 from .config import DEFAULTS, EngineConfig
 from .decoding import MAX_NEW_TOKENS, Generation, TooLong, generate
-from .grammar import ANY_CALLS, CallGrammar, Choice
+from .grammar import ANY_CALLS, CallGrammar, CallMatcher, Choice, copy_pattern
 
 
 @dataclass
@@ -239,6 +240,17 @@ class Engine:
             slot.grammars[choice] = self.backend.vocabulary().grammar(slot.device.tools, choice)
         return slot.grammars[choice]
 
+    def _matcher(self, slot: Slot, choice: Choice, query: str) -> CallMatcher:
+        """Where an answer to ``query`` starts in its grammar: with ``copy_text``, free-text
+        arguments made only of the command's words, as typed or as the model reads them."""
+        grammar = self._grammar(slot, choice)
+        mode = self.config.copy_text
+        if mode == "off" or not has_free_text(choice.allowed(slot.device.tools)):
+            return grammar.matcher()
+        pattern = copy_pattern(query, slot.fmt.user_text(query))
+        copied = self.backend.vocabulary().grammar(slot.device.tools, choice, pattern)
+        return copied.matcher(wider=grammar if mode == "mask" else None)
+
     def answer(self, query: str, choice: Choice = ANY_CALLS, max_tokens: int = MAX_NEW_TOKENS) -> Answer:
         """The active device's answer to ``query`` (at most ``max_tokens`` tokens), parsed and
         validated against its tools. A
@@ -256,7 +268,7 @@ class Engine:
         tokenizer = self.backend.tokenizer
         config = self.config
         constrain = config.constrain or choice.restricts
-        matcher = self._grammar(slot, choice).matcher() if constrain else None
+        matcher = self._matcher(slot, choice, query) if constrain else None
         prompt = slot.fmt.prompt(tokenizer, tools, query)
         required = bool(choice.min_calls)
         prefix = slot.fmt.shared_prefix(tools)

@@ -10,6 +10,7 @@ it tells which text the grammar forces next (fast-forward), which the decoder fe
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..errors import BijouError
 from ..schema import MAX_CALLS, calls_schema
 
 SEPARATORS = (", ", ": ")  # as bijou_core.calls.dumps writes them
+WORD = re.compile(r"[^\W_]+")  # a run of letters and digits, in any script
 
 
 @dataclass(frozen=True)
@@ -84,10 +86,13 @@ class Vocabulary:
 
         return cls(lltokenizer_from_vocab(vocab, eos_token=stop_ids))
 
-    def grammar(self, tools: list[dict[str, Any]], choice: Choice = ANY_CALLS) -> CallGrammar:
-        """The grammar of call lists to ``tools`` that ``choice`` allows."""
+    def grammar(
+        self, tools: list[dict[str, Any]], choice: Choice = ANY_CALLS, text_pattern: str | None = None
+    ) -> CallGrammar:
+        """The grammar of call lists to ``tools`` that ``choice`` allows (free-text strings matching
+        ``text_pattern``, where it is given: see :func:`copy_pattern`)."""
         llguidance = _llguidance()
-        schema = calls_schema(choice.allowed(tools), choice.min_calls, choice.max_calls)
+        schema = calls_schema(choice.allowed(tools), choice.min_calls, choice.max_calls, text_pattern)
         layout = {
             "item_separator": SEPARATORS[0],
             "key_separator": SEPARATORS[1],
@@ -107,6 +112,17 @@ class Vocabulary:
         return CallGrammar(grammar, self)
 
 
+def copy_pattern(*texts: str) -> str:
+    """The regex of a string made only of words of ``texts`` (in any case), with anything but letters
+    and digits around and between them: what a free-text argument copied from a command may say."""
+    words = sorted({w.lower() for text in texts for w in WORD.findall(text)}, key=lambda w: (-len(w), w))
+    other = r"[^\p{L}\p{N}]"
+    if not words:
+        return f"^{other}*$"
+    word = f"(?:{'|'.join(re.escape(w) for w in words)})"
+    return f"(?i)^{other}*(?:{word}(?:{other}+{word})*)?{other}*$"
+
+
 def _llguidance() -> Any:
     try:
         import llguidance
@@ -124,21 +140,25 @@ class CallGrammar:
         self.grammar = grammar
         self.vocabulary = vocabulary
 
-    def matcher(self) -> CallMatcher:
+    def matcher(self, wider: CallGrammar | None = None) -> CallMatcher:
+        """A matcher at the start of an answer; with ``wider`` (a grammar allowing more), it also
+        follows that grammar, to tell what only this one rules out (:meth:`CallMatcher.rules_out`)."""
+        return CallMatcher(self._start(), self.vocabulary, wider._start() if wider else None)
+
+    def _start(self) -> Any:
         import llguidance
 
-        return CallMatcher(
-            llguidance.LLMatcher(self.vocabulary.tokenizer, self.grammar, log_level=0), self.vocabulary
-        )
+        return llguidance.LLMatcher(self.vocabulary.tokenizer, self.grammar, log_level=0)
 
 
 class CallMatcher:
     """Where one answer is in the grammar: masks scores, accepts tokens, says what is forced."""
 
-    def __init__(self, matcher: Any, vocabulary: Vocabulary):
+    def __init__(self, matcher: Any, vocabulary: Vocabulary, wider: Any | None = None):
         from llguidance.numpy import allocate_token_bitmask
 
         self._matcher = matcher
+        self._wider = wider
         self._vocabulary = vocabulary
         self._bitmask = allocate_token_bitmask(1, vocabulary.size)
 
@@ -158,13 +178,22 @@ class CallMatcher:
         head[~allowed[:known]] = -np.inf
         logits[known:] = -np.inf
 
+    def rules_out(self, token: int) -> bool:
+        """Whether ``token`` may not come next: under the wider grammar where there is one (a token
+        only this grammar masks is not ruled out), else under this one."""
+        return not (self._wider or self._matcher).validate_tokens([token])
+
     def accept(self, token: int) -> None:
-        if not self._matcher.consume_token(token):
-            raise RuntimeError(f"the grammar rejected token {token}: {self._matcher.get_error()}")
+        for matcher in self._followed():
+            if not matcher.consume_token(token):
+                raise RuntimeError(f"the grammar rejected token {token}: {matcher.get_error()}")
 
     def accept_text(self, text: str) -> None:
-        if not self._consume_text(self._matcher, text):
+        if not all(self._consume_text(matcher, text) for matcher in self._followed()):
             raise RuntimeError(f"the grammar rejected {text!r}")
+
+    def _followed(self) -> list[Any]:
+        return [self._matcher] if self._wider is None else [self._matcher, self._wider]
 
     def _consume_text(self, matcher: Any, text: str) -> bool:
         """Advance ``matcher`` over ``text`` (its state depends on the bytes, not on their token split)."""

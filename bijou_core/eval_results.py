@@ -101,6 +101,8 @@ def markdown_table(results: EvalResults) -> str:
         decoding = "constrained to the device's tools" if results.constrained else "unconstrained"
         if results.decline:
             decoding += ", no call where the grammar masked the model's choice"
+        if results.copy_text and results.copy_text != "off":
+            decoding += f", free text of the command's words ({results.copy_text})"
         lines += [f"Base `{results.base_model}`, {results.backend} backend, decoding {decoding}.", ""]
     lines += [
         "| metric | " + " | ".join(names) + " |",

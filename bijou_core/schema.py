@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -19,6 +20,7 @@ from .errors import at
 FORMATS = ("tools", "templates", "record", "device", "manifest")
 MAX_CALLS = 4  # calls in one spoken command
 MAX_TEXT = 120  # characters of a spoken string argument, where the tool sets no maxLength
+ANNOTATIONS = frozenset({"description", "title", "examples", "default"})  # keywords that allow nothing
 
 
 @cache
@@ -194,22 +196,38 @@ def has_free_text(schema: Any) -> bool:
     return any(has_free_text(child) for child in children)
 
 
-def _bounded(schema: Any, text_pattern: str | None = None) -> Any:
+def _bounded(schema: Any, copied: _Copied | None = None) -> Any:
     """``schema`` with every open-ended string bounded, so an answer always ends within its budget,
     every object closed (no argument beyond those a tool lists, unless it says otherwise), and with
-    ``text_pattern``, every free-text string held to that regex."""
+    ``copied``, every free-text string held to its regex."""
     if isinstance(schema, list):
-        return [_bounded(item, text_pattern) for item in schema]
+        return [_bounded(item, copied) for item in schema]
     if not isinstance(schema, dict):
         return schema
-    bounded = {key: _bounded(value, text_pattern) for key, value in schema.items()}
+    bounded = {key: _bounded(value, copied) for key, value in schema.items()}
     if schema.get("type") == "string" and not {"enum", "const", "maxLength"} & set(schema):
         bounded["maxLength"] = MAX_TEXT
-    if text_pattern and free_text(schema):
-        bounded["pattern"] = text_pattern
     if schema.get("type") == "object" and "additionalProperties" not in schema:
         bounded["additionalProperties"] = False
+    if copied and free_text(schema):
+        return copied.ref({**bounded, "pattern": copied.pattern})
     return bounded
+
+
+@dataclass
+class _Copied:
+    """Free-text strings held to one regex, each distinct string schema defined once under
+    ``$defs``: a grammar compiles a definition once, but each inline copy of a long regex again."""
+
+    pattern: str
+    defs: dict[str, Any] = field(default_factory=dict)
+    _names: dict[str, str] = field(default_factory=dict)
+
+    def ref(self, schema: dict[str, Any]) -> dict[str, str]:
+        text = {key: value for key, value in schema.items() if key not in ANNOTATIONS}
+        name = self._names.setdefault(json.dumps(text, sort_keys=True), f"text{len(self._names)}")
+        self.defs[name] = text
+        return {"$ref": f"#/$defs/{name}"}
 
 
 def calls_schema(
@@ -224,7 +242,8 @@ def calls_schema(
     if not tools or not max_calls:
         return {"type": "array", "maxItems": 0}
     bounds = {"minItems": min_calls, "maxItems": max_calls} if min_calls else {"maxItems": max_calls}
-    return {
+    copied = _Copied(text_pattern) if text_pattern else None
+    schema = {
         "type": "array",
         **bounds,
         "items": {
@@ -233,7 +252,7 @@ def calls_schema(
                     "type": "object",
                     "properties": {
                         "name": {"const": tool["name"]},
-                        "arguments": _bounded(tool["parameters"], text_pattern),
+                        "arguments": _bounded(tool["parameters"], copied),
                     },
                     "required": ["name", "arguments"],
                     "additionalProperties": False,
@@ -242,3 +261,4 @@ def calls_schema(
             ]
         },
     }
+    return {**schema, "$defs": copied.defs} if copied and copied.defs else schema

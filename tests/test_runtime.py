@@ -208,6 +208,83 @@ def test_a_value_the_tools_do_not_allow_gets_no_call_instead_of_a_forced_one(emb
     assert forced.text != wanted[: len(forced.text)]  # the grammar bent the value
 
 
+class Preferring(ScriptedModel):
+    """A scripted model with a second choice: it wants the next token of ``answer`` while what it
+    has written is a start of it, and with less probability that of ``second``."""
+
+    def __init__(self, tokenizer, answer: str, second: str):
+        super().__init__(tokenizer, answer)
+        self.choices = [(1.0, self.target), (0.5, self.tokenize(second) + sorted(self.end_ids))]
+
+    def feed(self, ids, rows=1):
+        import numpy as np
+
+        self.seen += ids
+        logits = np.zeros((rows, self.tokenizer.vocab_size + 1), dtype=np.float32)
+        for row in range(rows):
+            written = self.seen[self.prompt_len : len(self.seen) - (rows - 1 - row)]
+            for score, target in self.choices:
+                if target[: len(written)] == written and len(written) < len(target):
+                    logits[row, target[len(written)]] = max(logits[row, target[len(written)]], score)
+        return logits
+
+
+def test_free_text_copied_from_the_command_keeps_its_words(embedded_tokenizer_dir):
+    """The model reaches for a name the user never said ("Eva" for "anna"): as it writes it (off),
+    with only the command's words allowed and its best such word taken (mask: "Anna"), or as no
+    call (decline). Enum values and other tools' arguments are untouched."""
+    from transformers import AutoTokenizer
+
+    from bijou_core.runtime.grammar import copy_pattern
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    device = load_registry().get("rayban-stories")
+    fmt = PromptFormat.for_tokenizer(tokenizer, "compact", device.name)
+    vocabulary = Vocabulary.from_hf(tokenizer, len(tokenizer))
+    query = "send that video to anna on messenger"
+    prompt = fmt.prompt(tokenizer, device.tools, query)
+    call = '[{{"name": "share_last_capture", "arguments": {{"destination": "messenger", "contact": "{}"}}}}]'
+    model = Preferring(tokenizer, call.format("Eva"), call.format("Anna"))
+    model.prompt_len = len(model.tokenize(prompt))
+    wide = vocabulary.grammar(device.tools)
+    copied = vocabulary.grammar(device.tools, text_pattern=copy_pattern(query))
+    prefix = fmt.shared_prefix(device.tools)
+    answers = {
+        "off": generate(model, prompt, prefix, wide.matcher(), decline=True),
+        "mask": generate(model, prompt, prefix, copied.matcher(wider=wide), decline=True),
+        "decline": generate(model, prompt, prefix, copied.matcher(), decline=True),
+    }
+    assert answers["off"].text == call.format("Eva")
+    assert answers["mask"].text == call.format("Anna") and answers["mask"].declined is None
+    assert answers["decline"].text == "[]" and answers["decline"].declined.endswith('"contact": "E')
+
+
+def test_the_copy_pattern_allows_the_commands_words_in_any_case_and_nothing_else(embedded_tokenizer_dir):
+    """Words of the command as typed or as the model reads it (digits), in any case, with anything
+    but letters and digits between them; no other word, no two words glued into one."""
+    from transformers import AutoTokenizer
+
+    from bijou_core.numbers import digits
+    from bijou_core.runtime.grammar import copy_pattern
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    tools = load_registry().get("omi").tools
+    typed = "remember the Beach Crew said I'll be twenty minutes late"
+    grammar = Vocabulary.from_hf(tokenizer, len(tokenizer)).grammar(
+        tools, text_pattern=copy_pattern(typed, digits(typed))
+    )
+
+    def allowed(value: str) -> bool:
+        answer = dumps([{"name": "create_memory", "arguments": {"content": value}}])
+        ids = tokenizer(answer, add_special_tokens=False).input_ids
+        return grammar.matcher().allowed_prefix(ids) == len(ids)
+
+    for value in ("Beach Crew", "beach crew", "I'll be 20 minutes late!", "twenty minutes", " the  crew. "):
+        assert allowed(value), value
+    for value in ("Breeze Crew", "beachcrew", "late tonight", "running late"):
+        assert not allowed(value), value
+
+
 def test_a_call_the_model_is_unsure_of_becomes_no_call_below_the_threshold(embedded_tokenizer_dir):
     """At its first choice the model gives the call 60% and ``[]`` 40%: a threshold of 0.7 answers
     no call (an always-listening device acts only on what it is sure of), 0.5 the call; both keep
@@ -453,31 +530,31 @@ def test_engine_config_refuses_what_no_engine_runs():
         EngineConfig(call_threshold=1.5)
     with pytest.raises(BijouError, match="tool threshold -0.1: expected a probability from 0 to 1"):
         EngineConfig(tool_threshold=-0.1)
+    with pytest.raises(
+        BijouError, match=r"^unknown copy-text mode 'all' \(expected one of off, mask, decline\)$"
+    ):
+        EngineConfig(copy_text="all")
 
 
 def test_run_and_serve_build_one_engine_config_from_their_options(adapters_dir, home_cli, monkeypatch):
     seen = []
 
-    def load(adapters, base, devices, config, registry):
+    def load(adapters, base, devices, config, registry=None):
         seen.append(config)
         raise BijouError("not loading a model here")
 
     monkeypatch.setattr(Engine, "load", load)
-    options = [
-        "--adapters-dir",
-        str(adapters_dir),
-        "--no-decline",
-        "--call-threshold",
-        "0.3",
-        "--tool-threshold",
-        "0.4",
-        "--threads",
-        "1",
-    ]
-    for command in (["run", *options, "--command", "x"], ["serve", *options]):
+    options = ["--no-decline", "--call-threshold", "0.3", "--tool-threshold", "0.4", "--threads", "1"]
+    options += ["--copy-text", "decline"]
+    served = ["--adapters-dir", str(adapters_dir), *options]
+    evaluated = ["devices", "eval", "lamp", "--adapter", str(adapters_dir / "lamp"), *options]
+    for command in (["run", *served, "--command", "x"], ["serve", *served], evaluated):
         result = CliRunner().invoke(main, command)
         assert result.exit_code == 1 and "not loading a model here" in result.output
-    assert seen == [EngineConfig(decline=False, call_threshold=0.3, tool_threshold=0.4, threads=1)] * 2
+    expected = EngineConfig(
+        decline=False, call_threshold=0.3, tool_threshold=0.4, threads=1, copy_text="decline"
+    )
+    assert seen == [expected] * 3
 
 
 def test_run_answers_commands_swaps_devices_and_changes_their_state(adapters_dir, home_cli):

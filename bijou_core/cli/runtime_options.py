@@ -12,7 +12,7 @@ import click
 
 from ..errors import BijouError
 from ..runtime.backends import BACKENDS
-from ..runtime.config import COPY_TEXT, SWAPS, EngineConfig
+from ..runtime.config import COPY_TEXT, COPY_TEXT_DEFAULT, SWAPS, EngineConfig
 from ..runtime.decoding import CALL_THRESHOLD, TOOL_THRESHOLD
 from ..speech import BEAM_SIZE, VOCABULARY_PROMPT, WINDOW_S, SpeechModel, check_window
 
@@ -43,7 +43,7 @@ decline_option = click.option(
 copy_text_option = click.option(
     "--copy-text",
     type=click.Choice(COPY_TEXT),
-    default="off",
+    default=COPY_TEXT_DEFAULT,
     show_default=True,
     help="With --constrain: free-text arguments (a message, a search, a name) may use only the "
     "command's words; mask takes the model's best such word, decline answers no call when the model "

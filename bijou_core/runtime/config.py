@@ -14,6 +14,7 @@ SWAPS = ("lora", "merged")  # llama.cpp: LoRAs applied at run time, or one merge
 # Free-text arguments: as the model writes them (off), made only of the command's words (mask), or
 # the same with a word from elsewhere turning the answer into no call (decline).
 COPY_TEXT = ("off", "mask", "decline")
+COPY_TEXT_DEFAULT = "mask"  # chosen on the blind dev sets (benchmarks/blind/levers.md, 25th round)
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class EngineConfig:
     call_threshold: float = CALL_THRESHOLD  # with constrain: no call when the model is less sure
     tool_threshold: float = TOOL_THRESHOLD  # with constrain: no call when less sure of the first tool
     draft_tokens: int = DRAFT_TOKENS  # the user's tokens guessed ahead per model call (0: none)
-    copy_text: str = "off"  # with constrain: free-text arguments made of the command's words
+    copy_text: str = COPY_TEXT_DEFAULT  # with constrain: free-text arguments of the command's words
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

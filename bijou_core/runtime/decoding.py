@@ -17,7 +17,9 @@ the model and forget tokens. The loop does the rest the same way for both:
 - with ``decline``, when the grammar masks the model's own first choice (it was writing a value, a
   call or an ending the device's tools do not allow: for "who won the game last night", a
   ``media_control`` action "last"), the answer is no call instead of the allowed call the grammar
-  would force (``next_track``);
+  would force (``next_track``); a choice that only a narrower grammar masks (a free-text value
+  held to the command's words: "Ava" for "send it to anna") is not declined, the model's best
+  allowed token is taken (:meth:`~bijou_core.runtime.grammar.CallMatcher.rules_out`);
 - at the model's first choice between no call (``[]``) and a call, the probability it gives the
   call (``p_call``) is kept; below ``call_threshold`` the answer is no call: an always-listening
   device acts only on what its model is sure is a command (``benchmarks/blind/levers.md``);

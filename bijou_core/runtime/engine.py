@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -268,7 +268,9 @@ class Engine:
         tokenizer = self.backend.tokenizer
         config = self.config
         constrain = config.constrain or choice.restricts
+        tick = time.perf_counter()
         matcher = self._matcher(slot, choice, query) if constrain else None
+        building = time.perf_counter() - tick  # a grammar built for this command: before any model call
         prompt = slot.fmt.prompt(tokenizer, tools, query)
         required = bool(choice.min_calls)
         prefix = slot.fmt.shared_prefix(tools)
@@ -289,6 +291,7 @@ class Engine:
         except TooLong as exc:
             refused = Generation("", 0.0, 0.0, 0, 0, 0)
             return Answer(slot.device.name, query, "", None, [str(exc)], refused)
+        gen = replace(gen, prefill_s=gen.prefill_s + building, grammar_s=gen.grammar_s + building)
         parsed = parse(gen.text)
         if parsed.calls is None:
             errors = [parsed.error or "not a call list"]

@@ -104,7 +104,8 @@ class Vocabulary:
             f'%llguidance {{"no_forcing": true}}\nstart: %json {json.dumps({**schema, "x-guidance": layout})}'
         )
         grammar = llguidance.LLMatcher.grammar_from_lark(lark)
-        error = llguidance.LLMatcher.validate_grammar(grammar, self.tokenizer)
+        # the tools' own schemas are checked once; a command's pattern (made here) when it starts
+        error = None if text_pattern else llguidance.LLMatcher.validate_grammar(grammar, self.tokenizer)
         if error:
             raise BijouError(
                 f"cannot compile the call grammar of {', '.join(t['name'] for t in tools)}: {error}"
@@ -139,6 +140,7 @@ class CallGrammar:
     def __init__(self, grammar: str, vocabulary: Vocabulary):
         self.grammar = grammar
         self.vocabulary = vocabulary
+        self._fresh: Any = None  # a matcher at the start, copied for each answer (~0.03 ms, not ~4)
 
     def matcher(self, wider: CallGrammar | None = None) -> CallMatcher:
         """A matcher at the start of an answer; with ``wider`` (a grammar allowing more), it also
@@ -148,7 +150,11 @@ class CallGrammar:
     def _start(self) -> Any:
         import llguidance
 
-        return llguidance.LLMatcher(self.vocabulary.tokenizer, self.grammar, log_level=0)
+        if self._fresh is None:
+            self._fresh = llguidance.LLMatcher(self.vocabulary.tokenizer, self.grammar, log_level=0)
+            if self._fresh.is_error():
+                raise BijouError(f"cannot compile a call grammar: {self._fresh.get_error()}")
+        return self._fresh.deep_copy()
 
 
 class CallMatcher:

@@ -1,22 +1,23 @@
 """Where a command's time goes, against its floor (issue 21), what guessing the user's words
 ahead (prompt lookup, ``bijou_core/runtime/decoding.py``) saves, and what llama.cpp's two adapter
 swap strategies cost (a LoRA applied at run time, or each adapter merged into its own resident
-copy of the base), side by side in one run.
+copy of the base), and what holding free text to the command's words costs (``--copy-text``),
+side by side in one run.
 
     python benchmarks/latency.py ADAPTERS_DIR [--quant q8_0 --quant q4_k_m] [--swap lora --swap merged]
-        [--transformers] [--limit N] [--output benchmarks/latency.md]
+        [--copy-text off --copy-text mask] [--transformers] [--limit N] [--output benchmarks/latency.md]
 
-For each backend, quantization and swap strategy, every eval command of every device with an adapter in
-ADAPTERS_DIR is answered twice, constrained as by default: without guessing and with it (the order
-alternating from device to device). Each command's time is split into its prefill (the user's
-tokens on the cached system turn), its decoding model calls, grammar time (masks, forced text)
-and the rest (tokenizing, Python). Its **floor** is what the issue defines: the measured prefill
-plus one single-token model call for every token that carries information (every token of the
-answer the grammar does not force, the model's first choice included in the prefill), a
-single-token call timed as the median of those the run made without guessing. Each llama.cpp
-strategy then has its swaps measured as ``bijou bench`` does (swap p50, the first command after a
-swap against the same command again) and its memory (RSS after one command, and peak, in a fresh
-process with 0, 1 and all adapters).
+For each backend, quantization, swap strategy and copy-text mode, every eval command of every
+device with an adapter in ADAPTERS_DIR is answered twice, constrained as by default: without
+guessing and with it (the order alternating from device to device). Each command's time is split
+into its prefill (the user's tokens on the cached system turn), its decoding model calls, grammar
+time (masks, forced text) and the rest (tokenizing, Python). Its **floor** is what the issue
+defines: the measured prefill plus one single-token model call for every token that carries
+information (every token of the answer the grammar does not force, the model's first choice
+included in the prefill), a single-token call timed as the median of those the run made without
+guessing. Each llama.cpp strategy then has its swaps measured as ``bijou bench`` does (swap p50,
+the first command after a swap against the same command again) and its memory (RSS after one
+command, and peak, in a fresh process with 0, 1 and all adapters).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from bijou_core.export.prepare import prepare_llama_cpp
 from bijou_core.files import atomic_writer, write_json
 from bijou_core.manifest import read_manifest
 from bijou_core.runtime.backends import BACKENDS
-from bijou_core.runtime.config import SWAPS, EngineConfig
+from bijou_core.runtime.config import COPY_TEXT, COPY_TEXT_DEFAULT, SWAPS, EngineConfig
 from bijou_core.runtime.decoding import DRAFT_TOKENS
 from bijou_core.runtime.engine import Engine, recorded_base
 
@@ -149,6 +150,9 @@ def main() -> None:
     parser.add_argument(
         "--swap", action="append", choices=SWAPS, default=None, help="llama.cpp swap strategy (repeatable)."
     )
+    parser.add_argument(
+        "--copy-text", action="append", choices=COPY_TEXT, default=None, help="Copy-text mode (repeatable)."
+    )
     parser.add_argument("--transformers", action="store_true", help="Also the transformers backend.")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--output", type=Path, default=HERE / "latency.md")
@@ -157,15 +161,23 @@ def main() -> None:
     adapters = {p.name: p for p in folders if (p / "bijou-manifest.json").is_file()}
     base = recorded_base({name: read_manifest(folder) for name, folder in adapters.items()})
     quants, swaps = args.quant or ["q8_0"], list(dict.fromkeys(args.swap or ["lora"]))
-    configs = [EngineConfig(backend="llama.cpp", quant=q, swap=s) for q in quants for s in swaps]
+    copies = list(dict.fromkeys(args.copy_text or [COPY_TEXT_DEFAULT]))
+    configs = [
+        EngineConfig(backend="llama.cpp", quant=q, swap=s, copy_text=c)
+        for q in quants
+        for s in swaps
+        for c in copies
+    ]
     if args.transformers:
-        configs.append(EngineConfig(backend="transformers", quant="fp32"))
+        configs += [EngineConfig(backend="transformers", quant="fp32", copy_text=c) for c in copies]
     prepare_llama_cpp(adapters, None, quants, merged="merged" in swaps)
     lines, raw, costs = [], {}, {}
     for config in configs:
         label = f"{config.backend} {config.quant}" + (
             f" {config.swap}" if config.backend == "llama.cpp" else ""
         )
+        strategy = label not in costs and config.backend == "llama.cpp"  # once per strategy
+        label += f" copy {config.copy_text}" if len(copies) > 1 else ""
         engine = Engine.load(adapters, config=config)
         by_mode = run(engine, args.limit)
         single = single_call_ms(by_mode["no"])
@@ -177,12 +189,13 @@ def main() -> None:
             for mode, examples in by_mode.items():
                 mine = [e for e in examples if e["device"] == device]
                 lines.append(row(f"{label}, {device}", mode, mine, single))
-        if config.backend == "llama.cpp":
-            costs[label] = strategy_costs(engine, adapters, base)
+        key = label.partition(" copy ")[0]
+        if strategy:
+            costs[key] = strategy_costs(engine, adapters, base)
         del engine
-        if config.backend == "llama.cpp":
-            costs[label]["memory"] = resident_memory(adapters, "llama.cpp", config.quant, base, config.swap)
-            print(strategy_row(label, costs[label]), flush=True)
+        if strategy:
+            costs[key]["memory"] = resident_memory(adapters, "llama.cpp", config.quant, base, config.swap)
+            print(strategy_row(key, costs[key]), flush=True)
     where = machine()
     header = [
         "# Command latency: where the time goes, against the floor",
@@ -225,7 +238,7 @@ def main() -> None:
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
             *(strategy_row(label, c) for label, c in costs.items()),
             "",
-            *(comparison(q, raw, costs) for q in quants if set(SWAPS) <= set(swaps)),
+            *(comparison(q, raw, costs) for q in quants if set(SWAPS) <= set(swaps) and len(copies) == 1),
         ]
     with atomic_writer(args.output) as fh:
         fh.write("\n".join([*header, *lines, "", *single_lines, *swap_lines]) + "\n")

@@ -100,7 +100,7 @@ class Generation:
     """Model text for one prompt, with the latency split."""
 
     text: str
-    prefill_s: float
+    prefill_s: float  # to the first scores (in an engine, a grammar built for the command included)
     decode_s: float
     prompt_tokens: int
     cached_tokens: int

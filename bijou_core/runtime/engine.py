@@ -291,7 +291,7 @@ class Engine:
         except TooLong as exc:
             refused = Generation("", 0.0, 0.0, 0, 0, 0)
             return Answer(slot.device.name, query, "", None, [str(exc)], refused)
-        gen = replace(gen, prefill_s=gen.prefill_s + building, grammar_s=gen.grammar_s + building)
+        gen = replace(gen, prefill_s=gen.prefill_s + building)
         parsed = parse(gen.text)
         if parsed.calls is None:
             errors = [parsed.error or "not a call list"]

@@ -265,7 +265,7 @@ def test_the_copy_pattern_allows_the_commands_words_in_any_case_and_nothing_else
     from transformers import AutoTokenizer
 
     from bijou_core.numbers import digits
-    from bijou_core.runtime.grammar import copy_pattern
+    from bijou_core.runtime.grammar import MAX_COPIED_WORDS, copy_pattern
 
     tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
     tools = load_registry().get("omi").tools
@@ -283,6 +283,8 @@ def test_the_copy_pattern_allows_the_commands_words_in_any_case_and_nothing_else
         assert allowed(value), value
     for value in ("Breeze Crew", "beachcrew", "late tonight", "running late"):
         assert not allowed(value), value
+    many = " ".join(f"word{i}" for i in range(MAX_COPIED_WORDS + 1))
+    assert copy_pattern(many) is None  # no spoken command: not worth building
 
 
 def test_a_call_the_model_is_unsure_of_becomes_no_call_below_the_threshold(embedded_tokenizer_dir):

@@ -245,9 +245,10 @@ class Engine:
         arguments made only of the command's words, as typed or as the model reads them."""
         grammar = self._grammar(slot, choice)
         mode = self.config.copy_text
-        if mode == "off" or not has_free_text(choice.allowed(slot.device.tools)):
+        copies = mode != "off" and has_free_text(choice.allowed(slot.device.tools))
+        pattern = copy_pattern(query, slot.fmt.user_text(query)) if copies else None
+        if pattern is None:
             return grammar.matcher()
-        pattern = copy_pattern(query, slot.fmt.user_text(query))
         copied = self.backend.vocabulary().grammar(slot.device.tools, choice, pattern)
         return copied.matcher(wider=grammar if mode == "mask" else None)
 

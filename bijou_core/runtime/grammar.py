@@ -21,6 +21,7 @@ from ..schema import MAX_CALLS, calls_schema
 
 SEPARATORS = (", ", ": ")  # as bijou_core.calls.dumps writes them
 WORD = re.compile(r"[^\W_]+")  # a run of letters and digits, in any script
+MAX_COPIED_WORDS = 200  # distinct words of a command its free text may be held to
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,23 @@ class Vocabulary:
     ) -> CallGrammar:
         """The grammar of call lists to ``tools`` that ``choice`` allows (free-text strings matching
         ``text_pattern``, where it is given: see :func:`copy_pattern`)."""
-        llguidance = _llguidance()
-        schema = calls_schema(choice.allowed(tools), choice.min_calls, choice.max_calls, text_pattern)
+        grammar = self.compile(
+            calls_schema(choice.allowed(tools), choice.min_calls, choice.max_calls, text_pattern)
+        )
+        # the tools' own schemas are checked once; a command's pattern (made here) when it starts
+        error = (
+            None
+            if text_pattern
+            else _llguidance().LLMatcher.validate_grammar(grammar.grammar, self.tokenizer)
+        )
+        if error:
+            raise BijouError(
+                f"cannot compile the call grammar of {', '.join(t['name'] for t in tools)}: {error}"
+            )
+        return grammar
+
+    def compile(self, schema: dict[str, Any]) -> CallGrammar:
+        """The grammar of the JSON values ``schema`` allows, in the layout calls are written in."""
         layout = {
             "item_separator": SEPARATORS[0],
             "key_separator": SEPARATORS[1],
@@ -103,20 +119,17 @@ class Vocabulary:
         lark = (
             f'%llguidance {{"no_forcing": true}}\nstart: %json {json.dumps({**schema, "x-guidance": layout})}'
         )
-        grammar = llguidance.LLMatcher.grammar_from_lark(lark)
-        # the tools' own schemas are checked once; a command's pattern (made here) when it starts
-        error = None if text_pattern else llguidance.LLMatcher.validate_grammar(grammar, self.tokenizer)
-        if error:
-            raise BijouError(
-                f"cannot compile the call grammar of {', '.join(t['name'] for t in tools)}: {error}"
-            )
-        return CallGrammar(grammar, self)
+        return CallGrammar(_llguidance().LLMatcher.grammar_from_lark(lark), self)
 
 
-def copy_pattern(*texts: str) -> str:
+def copy_pattern(*texts: str) -> str | None:
     """The regex of a string made only of words of ``texts`` (in any case), with anything but letters
-    and digits around and between them: what a free-text argument copied from a command may say."""
+    and digits around and between them: what a free-text argument copied from a command may say.
+    None past ``MAX_COPIED_WORDS`` distinct words: no spoken command has that many, and the regex
+    would take longer to build than the command to answer."""
     words = sorted({w.lower() for text in texts for w in WORD.findall(text)}, key=lambda w: (-len(w), w))
+    if len(words) > MAX_COPIED_WORDS:
+        return None
     other = r"[^\p{L}\p{N}]"
     if not words:
         return f"^{other}*$"

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
+from scripted_backend import scripted_engine
 from tiny_adapters import write_random_adapters
 
 from bijou_core.calls import dumps
@@ -259,9 +260,39 @@ def test_free_text_copied_from_the_command_keeps_its_words(embedded_tokenizer_di
     assert answers["decline"].text == "[]" and answers["decline"].declined.endswith('"contact": "E')
 
 
+def test_the_engine_holds_free_text_to_the_commands_words_unless_told_not_to(embedded_tokenizer_dir):
+    """Through the engine, as ``bijou run``, ``serve`` and ``devices eval`` answer: a name the user
+    never said is written with ``off``, turns the answer into no call with ``decline``, and is
+    never written with the default (mask). A value made of the command's words is the same in every
+    mode."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_tokenizer_dir)
+    device = load_registry().get("rayban-stories")
+    share = {"name": "share_last_capture", "arguments": {"destination": "messenger", "contact": "Ava"}}
+    said = {"name": "share_last_capture", "arguments": {"destination": "whatsapp", "contact": "Beach Crew"}}
+    script = {
+        "send that video to anna on messenger": [share],
+        "share it with the beach crew on whatsapp": [said],
+    }
+    engine = scripted_engine(tokenizer, [device], {device.name: script})
+    engine.use(device.name)
+    answers = {}
+    for mode in ("off", "mask", "decline"):
+        engine.config = EngineConfig(copy_text=mode)
+        answers[mode] = [engine.answer(query) for query in script]
+        assert answers[mode][1].calls == [said] and answers[mode][1].valid
+    assert answers["off"][0].calls == [share]
+    assert answers["decline"][0].calls == [] and answers["decline"][0].generation.declined.endswith(
+        '"contact": "Ava'
+    )
+    assert "Ava" not in answers["mask"][0].text  # what the model writes instead: its test above
+
+
 def test_the_copy_pattern_allows_the_commands_words_in_any_case_and_nothing_else(embedded_tokenizer_dir):
-    """Words of the command as typed or as the model reads it (digits), in any case, with anything
-    but letters and digits between them; no other word, no two words glued into one."""
+    """Words of the command as typed or as the model reads it (digits), as written, in lower case,
+    capitalized or upper case, with anything but letters and digits between them; no other word, no
+    two words glued into one, no word in a case of its own."""
     from transformers import AutoTokenizer
 
     from bijou_core.numbers import digits
@@ -279,9 +310,16 @@ def test_the_copy_pattern_allows_the_commands_words_in_any_case_and_nothing_else
         ids = tokenizer(answer, add_special_tokens=False).input_ids
         return grammar.matcher().allowed_prefix(ids) == len(ids)
 
-    for value in ("Beach Crew", "beach crew", "I'll be 20 minutes late!", "twenty minutes", " the  crew. "):
+    for value in (
+        "Beach Crew",
+        "beach crew",
+        "BEACH crew",
+        "I'll be 20 minutes late!",
+        "twenty minutes",
+        " the  crew. ",
+    ):
         assert allowed(value), value
-    for value in ("Breeze Crew", "beachcrew", "late tonight", "running late"):
+    for value in ("Breeze Crew", "beachcrew", "late tonight", "running late", "bEACH Crew", "BeAch crew"):
         assert not allowed(value), value
     many = " ".join(f"word{i}" for i in range(MAX_COPIED_WORDS + 1))
     assert copy_pattern(many) is None  # no spoken command: not worth building

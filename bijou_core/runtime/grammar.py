@@ -123,18 +123,20 @@ class Vocabulary:
 
 
 def copy_pattern(*texts: str) -> str | None:
-    """The regex of a string made only of words of ``texts`` (in any case), with anything but letters
-    and digits around and between them: what a free-text argument copied from a command may say.
-    None past ``MAX_COPIED_WORDS`` distinct words: no spoken command has that many, and the regex
-    would take longer to build than the command to answer."""
-    words = sorted({w.lower() for text in texts for w in WORD.findall(text)}, key=lambda w: (-len(w), w))
-    if len(words) > MAX_COPIED_WORDS:
+    """The regex of a string made only of words of ``texts``, with anything but letters and digits
+    around and between them: what a free-text argument copied from a command may say. Each word as
+    the command writes it, or in lower case, capitalized or upper case (a model held to "anna" may
+    write "Anna", never "AnNa"). None past ``MAX_COPIED_WORDS`` distinct words: no spoken command
+    has that many, and the regex would take longer to build than the command to answer."""
+    said = {word for text in texts for word in WORD.findall(text)}
+    if len({word.lower() for word in said}) > MAX_COPIED_WORDS:
         return None
+    forms = {form for word in said for form in (word, word.lower(), word.capitalize(), word.upper())}
     other = r"[^\p{L}\p{N}]"
-    if not words:
+    if not forms:
         return f"^{other}*$"
-    word = f"(?:{'|'.join(re.escape(w) for w in words)})"
-    return f"(?i)^{other}*(?:{word}(?:{other}+{word})*)?{other}*$"
+    word = f"(?:{'|'.join(re.escape(w) for w in sorted(forms, key=lambda w: (-len(w), w)))})"
+    return f"^{other}*(?:{word}(?:{other}+{word})*)?{other}*$"
 
 
 def _llguidance() -> Any:

@@ -61,6 +61,7 @@ def test_results_files_read_back_as_typed_results_unchanged():
         "decline": True,
         "call_threshold": None,
         "tool_threshold": 0.8,
+        "copy_text": "mask",
         "warnings": ["adapters/lamp was trained on other tool definitions"],
         "runs": [
             {"name": "base+adapter", "adapter": "lamp", "prompt_format": {"style": "compact"}}
@@ -77,4 +78,5 @@ def test_results_files_read_back_as_typed_results_unchanged():
     )
     table = markdown_table(results)
     assert "Base `smollm2-135m`, llama.cpp backend" in table
+    assert "free text of the command's words (mask)" in table
     assert "| word error rate %, no prompt | – | 9.0 |" in table

@@ -111,7 +111,8 @@ def test_hold_to_talk_sends_what_the_microphone_heard(browser, server, bijou_cac
         page.wait_for_selector("#talk.listening")
         page.wait_for_timeout(3000)  # the fake microphone plays the 2.6 s command
         page.mouse.up()
-        page.wait_for_function("document.getElementById('command').value !== ''", timeout=60_000)
+        # the first audio assembles and loads Whisper base in the test's fresh cache: slow on a busy CI
+        page.wait_for_function("document.getElementById('command').value !== ''", timeout=180_000)
         heard = page.input_value("#command").lower()
         assert "fan" in heard and "speed" in heard, heard
         page.locator("#calls").filter(has_text="no call").wait_for()  # answered: not an airpods command

@@ -173,11 +173,11 @@ def main() -> None:
     prepare_llama_cpp(adapters, None, quants, merged="merged" in swaps)
     lines, raw, costs = [], {}, {}
     for config in configs:
-        label = f"{config.backend} {config.quant}" + (
+        key = f"{config.backend} {config.quant}" + (
             f" {config.swap}" if config.backend == "llama.cpp" else ""
         )
-        strategy = label not in costs and config.backend == "llama.cpp"  # once per strategy
-        label += f" copy {config.copy_text}" if len(copies) > 1 else ""
+        strategy = key not in costs and config.backend == "llama.cpp"  # swaps and memory once per strategy
+        label = key + (f" copy {config.copy_text}" if len(copies) > 1 else "")
         engine = Engine.load(adapters, config=config)
         by_mode = run(engine, args.limit)
         single = single_call_ms(by_mode["no"])
@@ -189,7 +189,6 @@ def main() -> None:
             for mode, examples in by_mode.items():
                 mine = [e for e in examples if e["device"] == device]
                 lines.append(row(f"{label}, {device}", mode, mine, single))
-        key = label.partition(" copy ")[0]
         if strategy:
             costs[key] = strategy_costs(engine, adapters, base)
         del engine

@@ -225,6 +225,21 @@ def test_embedding_noise_and_lora_dropout_take_effect_and_are_recorded(lamp_cli,
     assert result.exit_code == 2 and "0<=x<1" in result.output
 
 
+def test_lora_layers_adapts_only_the_last_layers_and_is_recorded(lamp_cli, tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "adapter"
+    common = ["--base", tiny_model_dir, "--output-dir", out, "--num-examples", 16, "--max-steps", 1, "--no-eval"]
+    result = run("devices", "train", "lamp", *common, "--lora-layers", 1)
+    assert result.exit_code == 0, result.output
+    layers = {name.split(".layers.")[1].split(".")[0] for name in load_file(out / "adapter_model.safetensors")}
+    assert layers == {"1"}  # the tiny model's last of two
+    manifest = json.loads((out / "bijou-manifest.json").read_text())
+    assert manifest["training"]["lora_layers"] == 1
+    result = run("devices", "train", "lamp", *common, "--lora-layers", 3)
+    assert result.exit_code == 1 and result.output == "Error: --lora-layers 3: the model has 2 decoder layers\n"
+
+
 def test_synthesized_data_records_its_mix_even_when_left_to_the_defaults(lamp):
     records, data = device_examples(lamp, None, 100, seed=0)
     assert data["no_tool_share"] == 0.25 and data["small_talk_share"] == 0.2 and data["multi_share"] == 0.1

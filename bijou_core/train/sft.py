@@ -72,6 +72,12 @@ class TrainSettings:
     target_modules: tuple[str, ...] = setting(
         LORA_TARGETS, "Comma-separated module names to adapt.", flag="--lora-targets"
     )
+    lora_layers: int | None = setting(
+        None,
+        "Adapt only the model's last N decoder layers (default: all): the backward pass then "
+        "stops at the lowest adapted layer.",
+        min=1,
+    )
     decision_weight: float = setting(
         1.0,
         "Weight of the loss on each answer's first two tokens, where the model chooses between no "
@@ -296,6 +302,7 @@ def train_lora(
         raise BijouError(f"--resume: no checkpoint under {checkpoints}")
     _check_lengths(tokenizer, prompts, completions, settings.max_seq_length)
     _check_targets(model, settings.target_modules)
+    layers = adapted_layers(model, settings.lora_layers)
     dataset = Dataset.from_dict({"prompt": prompts, "completion": completions})
     config = SFTConfig(
         output_dir=str(checkpoints),
@@ -330,6 +337,7 @@ def train_lora(
         lora_alpha=settings.lora_alpha or 2 * settings.lora_r,
         lora_dropout=settings.lora_dropout,
         target_modules=list(settings.target_modules),
+        layers_to_transform=layers,
         task_type="CAUSAL_LM",
     )
     trainer_class = trainer_class or AnswerOnlySFTTrainer
@@ -373,6 +381,16 @@ def _check_targets(model, targets: tuple[str, ...]) -> None:
         )
         what = f"no module named {', '.join(missing)}" if missing else "no module names given"
         raise BijouError(f"--lora-targets: {what} in the model (its linear layers: {', '.join(linear)})")
+
+
+def adapted_layers(model, last: int | None) -> list[int] | None:
+    """The indices of the model's last ``last`` decoder layers (None: every layer)."""
+    if last is None:
+        return None
+    total = model.config.get_text_config().num_hidden_layers
+    if last > total:
+        raise BijouError(f"--lora-layers {last}: the model has {total} decoder layers")
+    return list(range(total - last, total))
 
 
 def _check_lengths(tokenizer, prompts: list[str], completions: list[str], max_length: int) -> None:

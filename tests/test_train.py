@@ -229,15 +229,29 @@ def test_lora_layers_adapts_only_the_last_layers_and_is_recorded(lamp_cli, tiny_
     from safetensors.torch import load_file
 
     out = tmp_path / "adapter"
-    common = ["--base", tiny_model_dir, "--output-dir", out, "--num-examples", 16, "--max-steps", 1, "--no-eval"]
+    common = [
+        "--base",
+        tiny_model_dir,
+        "--output-dir",
+        out,
+        "--num-examples",
+        16,
+        "--max-steps",
+        1,
+        "--no-eval",
+    ]
     result = run("devices", "train", "lamp", *common, "--lora-layers", 1)
     assert result.exit_code == 0, result.output
-    layers = {name.split(".layers.")[1].split(".")[0] for name in load_file(out / "adapter_model.safetensors")}
+    layers = {
+        name.split(".layers.")[1].split(".")[0] for name in load_file(out / "adapter_model.safetensors")
+    }
     assert layers == {"1"}  # the tiny model's last of two
     manifest = json.loads((out / "bijou-manifest.json").read_text())
     assert manifest["training"]["lora_layers"] == 1
     result = run("devices", "train", "lamp", *common, "--lora-layers", 3)
-    assert result.exit_code == 1 and result.output == "Error: --lora-layers 3: the model has 2 decoder layers\n"
+    assert (
+        result.exit_code == 1 and result.output == "Error: --lora-layers 3: the model has 2 decoder layers\n"
+    )
 
 
 def test_synthesized_data_records_its_mix_even_when_left_to_the_defaults(lamp):

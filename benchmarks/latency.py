@@ -4,8 +4,12 @@ swap strategies cost (a LoRA applied at run time, or each adapter merged into it
 copy of the base), and what holding free text to the command's words costs (``--copy-text``),
 side by side in one run.
 
-    python benchmarks/latency.py ADAPTERS_DIR [--quant q8_0 --quant q4_k_m] [--swap lora --swap merged]
-        [--copy-text off --copy-text mask] [--transformers] [--limit N] [--output benchmarks/latency.md]
+    python benchmarks/latency.py ADAPTERS_DIR [ADAPTERS_DIR ...] [--quant q8_0 --quant q4_k_m]
+        [--swap lora --swap merged] [--copy-text off --copy-text mask] [--transformers] [--limit N]
+        [--output benchmarks/latency.md]
+
+Several adapters folders (the same base) are run one after the other, each run labelled with its
+folder's name.
 
 For each backend, quantization, swap strategy and copy-text mode, every eval command of every
 device with an adapter in ADAPTERS_DIR is answered twice, constrained as by default: without
@@ -44,6 +48,11 @@ from bijou_core.runtime.engine import Engine, recorded_base
 
 HERE = Path(__file__).parent
 MODES = {"no": 0, "yes": DRAFT_TOKENS}  # guessing the user's words ahead
+
+
+def adapters_in(folder: Path) -> dict[str, Path]:
+    """The adapters in ``folder`` (its subfolders with a manifest), by device."""
+    return {p.name: p for p in sorted(folder.iterdir()) if (p / "bijou-manifest.json").is_file()}
 
 
 def run(engine: Engine, limit: int | None) -> dict[str, list[dict[str, Any]]]:
@@ -145,7 +154,7 @@ def comparison(quant: str, raw: dict[str, Any], costs: dict[str, dict[str, Any]]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("adapters_dir", type=Path)
+    parser.add_argument("adapters_dirs", type=Path, nargs="+", metavar="ADAPTERS_DIR")
     parser.add_argument("--quant", action="append", default=None, help="llama.cpp quantization (repeatable).")
     parser.add_argument(
         "--swap", action="append", choices=SWAPS, default=None, help="llama.cpp swap strategy (repeatable)."
@@ -153,29 +162,43 @@ def main() -> None:
     parser.add_argument(
         "--copy-text", action="append", choices=COPY_TEXT, default=None, help="Copy-text mode (repeatable)."
     )
+    parser.add_argument(
+        "--threads",
+        action="append",
+        type=int,
+        default=None,
+        help="llama.cpp threads (repeatable; default: every core).",
+    )
     parser.add_argument("--transformers", action="store_true", help="Also the transformers backend.")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--output", type=Path, default=HERE / "latency.md")
     args = parser.parse_args()
-    folders = sorted(args.adapters_dir.iterdir())
-    adapters = {p.name: p for p in folders if (p / "bijou-manifest.json").is_file()}
-    base = recorded_base({name: read_manifest(folder) for name, folder in adapters.items()})
+    sets = {folder.name: adapters_in(folder) for folder in args.adapters_dirs}
+    if len(sets) < len(args.adapters_dirs):
+        parser.error("adapters folders must have different names: the runs are labelled by them")
+    bases = {recorded_base({n: read_manifest(f) for n, f in adapters.items()}) for adapters in sets.values()}
+    if len(bases) > 1:
+        parser.error(f"the adapters folders were trained on different bases: {', '.join(sorted(bases))}")
+    base = bases.pop()
     quants, swaps = args.quant or ["q8_0"], list(dict.fromkeys(args.swap or ["lora"]))
     copies = list(dict.fromkeys(args.copy_text or [COPY_TEXT_DEFAULT]))
+    threads = list(dict.fromkeys(args.threads or [None]))
     configs = [
-        EngineConfig(backend="llama.cpp", quant=q, swap=s, copy_text=c)
+        EngineConfig(backend="llama.cpp", quant=q, swap=s, copy_text=c, threads=t)
         for q in quants
         for s in swaps
+        for t in threads
         for c in copies
     ]
     if args.transformers:
         configs += [EngineConfig(backend="transformers", quant="fp32", copy_text=c) for c in copies]
-    prepare_llama_cpp(adapters, None, quants, merged="merged" in swaps)
+    for adapters in sets.values():
+        prepare_llama_cpp(adapters, None, quants, merged="merged" in swaps)
     lines, raw, costs = [], {}, {}
-    for config in configs:
-        key = f"{config.backend} {config.quant}" + (
-            f" {config.swap}" if config.backend == "llama.cpp" else ""
-        )
+    for name, adapters, config in [(n, a, c) for n, a in sets.items() for c in configs]:
+        key = (f"{name} " if len(sets) > 1 else "") + f"{config.backend} {config.quant}"
+        key += f" {config.swap}" if config.backend == "llama.cpp" else ""
+        key += f" threads {config.threads}" if len(threads) > 1 and config.backend == "llama.cpp" else ""
         strategy = key not in costs and config.backend == "llama.cpp"  # swaps and memory once per strategy
         label = key + (f" copy {config.copy_text}" if len(copies) > 1 else "")
         engine = Engine.load(adapters, config=config)
@@ -200,10 +223,11 @@ def main() -> None:
         "# Command latency: where the time goes, against the floor",
         "",
         f"Written by `{' '.join(['python', *sys.argv])}` on {date.today()}: {where['cpu']}, "
-        f"{where['cores']} cores. Adapters: {', '.join(adapters)} "
-        f"({args.adapters_dir}); each device's eval set; constrained decoding, decline and the call "
-        "threshold on (the defaults). Every run below ran in this one process, one after the other "
-        "(both guessing modes device by device); memory was measured in fresh processes.",
+        f"{where['cores']} cores. Adapters: {', '.join(dict.fromkeys(d for a in sets.values() for d in a))} "
+        f"({', '.join(map(str, args.adapters_dirs))}); each device's eval set; constrained decoding, "
+        "decline and the call threshold on (the defaults). Every run below ran in this one process, "
+        "one after the other (both guessing modes device by device); memory was measured in fresh "
+        "processes.",
         "",
         "Swap: llama.cpp's adapter strategy, `lora` (one base, each adapter's GGUF LoRA applied at run "
         "time) or `merged` (each adapter merged into its own resident copy of the base; `bijou export "
@@ -237,7 +261,11 @@ def main() -> None:
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
             *(strategy_row(label, c) for label, c in costs.items()),
             "",
-            *(comparison(q, raw, costs) for q in quants if set(SWAPS) <= set(swaps) and len(copies) == 1),
+            *(
+                comparison(q, raw, costs)
+                for q in quants
+                if set(SWAPS) <= set(swaps) and len(copies) == len(threads) == len(sets) == 1
+            ),
         ]
     with atomic_writer(args.output) as fh:
         fh.write("\n".join([*header, *lines, "", *single_lines, *swap_lines]) + "\n")

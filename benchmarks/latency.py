@@ -183,6 +183,8 @@ def main() -> None:
     quants, swaps = args.quant or ["q8_0"], list(dict.fromkeys(args.swap or ["lora"]))
     copies = list(dict.fromkeys(args.copy_text or [COPY_TEXT_DEFAULT]))
     threads = list(dict.fromkeys(args.threads or [None]))
+    if any(t is not None and t < 1 for t in threads):
+        parser.error("--threads: expected 1 or more")
     configs = [
         EngineConfig(backend="llama.cpp", quant=q, swap=s, copy_text=c, threads=t)
         for q in quants

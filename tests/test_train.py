@@ -249,9 +249,8 @@ def test_lora_layers_adapts_only_the_last_layers_and_is_recorded(lamp_cli, tiny_
     manifest = json.loads((out / "bijou-manifest.json").read_text())
     assert manifest["training"]["lora_layers"] == 1
     result = run("devices", "train", "lamp", *common, "--lora-layers", 3)
-    assert (
-        result.exit_code == 1 and result.output == "Error: --lora-layers 3: the model has 2 decoder layers\n"
-    )
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == "Error: --lora-layers 3: the model has 2 decoder layers"
 
 
 def test_synthesized_data_records_its_mix_even_when_left_to_the_defaults(lamp):

@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from bijou_core.bench import machine, resident_memory, swap_run
+from bijou_core.cli.runtime_options import adapters_in
+from bijou_core.errors import BijouError
 from bijou_core.evaluate.metrics import percentile, summarize
 from bijou_core.evaluate.run import evaluate_run
 from bijou_core.export.prepare import prepare_llama_cpp
@@ -48,11 +50,6 @@ from bijou_core.runtime.engine import Engine, recorded_base
 
 HERE = Path(__file__).parent
 MODES = {"no": 0, "yes": DRAFT_TOKENS}  # guessing the user's words ahead
-
-
-def adapters_in(folder: Path) -> dict[str, Path]:
-    """The adapters in ``folder`` (its subfolders with a manifest), by device."""
-    return {p.name: p for p in sorted(folder.iterdir()) if (p / "bijou-manifest.json").is_file()}
 
 
 def run(engine: Engine, limit: int | None) -> dict[str, list[dict[str, Any]]]:
@@ -173,7 +170,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--output", type=Path, default=HERE / "latency.md")
     args = parser.parse_args()
-    sets = {folder.name: adapters_in(folder) for folder in args.adapters_dirs}
+    try:
+        sets = {folder.name: adapters_in(folder) for folder in args.adapters_dirs}
+    except BijouError as err:
+        parser.error(str(err))
     if len(sets) < len(args.adapters_dirs):
         parser.error("adapters folders must have different names: the runs are labelled by them")
     bases = {recorded_base({n: read_manifest(f) for n, f in adapters.items()}) for adapters in sets.values()}
